@@ -1,0 +1,3 @@
+//! `bridge`: runs the Eureka-compatible registry and the transcoding lanes.
+
+fn main() {}

@@ -1,0 +1,10 @@
+//! The migrator: reads Docker Swarm stack files and turns them into a Helm chart, Istio resources and
+//! a conversion ledger. Pipeline: `load` (YAML → merged, interpolated, validated tree) → `model`
+//! (typed intermediate representation) → `emit` (bundle of files) → `report` (ledger and diffs).
+
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod report;
+
+pub use error::Error;
