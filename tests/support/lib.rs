@@ -3,6 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod eureka;
+pub mod http;
+pub mod poll;
+pub mod process;
+
 /// The repository root (the folder holding the workspace `Cargo.toml`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
