@@ -1,2 +1,12 @@
 //! The bridge: the mesh's ingress for legacy traffic. A Eureka-compatible registry for unmodified
 //! legacy clients, and HTTP/JSON ↔ gRPC transcoding in both directions.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod eureka;
+pub mod metrics;
+pub mod run;
+pub mod transcode;
+
+pub use error::Error;

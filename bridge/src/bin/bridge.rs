@@ -1,3 +1,117 @@
-//! `bridge`: runs the Eureka-compatible registry and the transcoding lanes.
+//! `bridge`: runs the Eureka-compatible registry and the admin listener until SIGTERM/SIGINT.
 
-fn main() {}
+use anyhow::Context as _;
+use bridge::config::Config;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code for a bad config (`EX_USAGE` from sysexits.h; the project's convention).
+const EXIT_BAD_CONFIG: u8 = 64;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Mesh ingress for legacy traffic: a Eureka-compatible registry for unmodified legacy clients.
+#[derive(Debug, Parser)]
+#[command(name = "bridge", version)]
+struct Args {
+    /// YAML config file (else `$BRIDGE_CONFIG`, else the embedded defaults). `BRIDGE_*`
+    /// variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log line format; the level comes from RUST_LOG (default `info`).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let mut config = match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Config::from_yaml_str(&text).with_context(|| format!("in {}", p.display()))?
+        }
+        None => Config::default(),
+    };
+    config.apply_env(std::env::vars())?;
+    config.validate()?;
+    Ok(config)
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("installing Ctrl-C handler")?;
+        Ok("Ctrl-C")
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let running = bridge::run::start(config).await?;
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    running.shutdown().await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let log_format =
+        args.log_format
+            .unwrap_or_else(|| match std::env::var("BRIDGE_LOG_FORMAT").as_deref() {
+                Ok("json") => LogFormat::Json,
+                _ => LogFormat::Text,
+            });
+    init_logging(log_format);
+    let config_path = args
+        .config
+        .or_else(|| std::env::var_os("BRIDGE_CONFIG").map(PathBuf::from));
+    let config = match load_config(config_path.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bridge: bad config: {e:#}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("bridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The Eureka REST API as axum handlers, mounted under both `/eureka/` (Spring Cloud) and
+//! `/eureka/v2/` (Netflix webapp, eureka-js-client default), status codes as the Java server.
+
+use super::auth::Auth;
+use super::cache::{Cache, Format, View};
+use super::instance::{Instance, Status};
+use super::registry::{Registry, RenewRequest, Renewal};
+use super::{wire, xml};
+use crate::Error;
+use crate::metrics::inc;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use bytes::Bytes;
+use std::io::Read as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::Layer as _;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument as _;
+
+/// Header peers set on replicated requests; changes status-override rules like in Java.
+pub const REPLICATION_HEADER: &str = "x-netflix-discovery-replication";
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The registry.
+    pub registry: Arc<Registry>,
+    /// The response cache.
+    pub cache: Arc<Cache>,
+    /// Credential check.
+    pub auth: Arc<Auth>,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The one error type of the handlers: a status and a plain-text reason (the Java server answers
+/// register validation failures with a text body such as `Missing hostname`).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Payload { reason } => Self::bad_request(reason),
+            e @ (Error::Json { .. } | Error::Xml { .. }) => Self::bad_request(e.to_string()),
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.message,
+        )
+            .into_response()
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// JSON iff `Accept` contains `json`; anything else (none, `*/*`) gets XML, as in Java.
+pub fn format_of(headers: &HeaderMap) -> Format {
+    if header_str(headers, header::ACCEPT).contains("json") {
+        Format::Json
+    } else {
+        Format::Xml
+    }
+}
+
+fn wants_gzip(headers: &HeaderMap) -> bool {
+    header_str(headers, header::ACCEPT_ENCODING)
+        .split(',')
+        .any(|enc| {
+            let mut parts = enc.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
+        })
+}
+
+fn is_replication(headers: &HeaderMap) -> bool {
+    header_str(headers, REPLICATION_HEADER) == "true"
+}
+
+fn body_response(body: Bytes, format: Format, gzipped: bool) -> Response {
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Xml => "application/xml",
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if gzipped {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    resp
+}
+
+fn cached(state: &ApiState, headers: &HeaderMap, view: View) -> Response {
+    let format = format_of(headers);
+    let gzip = wants_gzip(headers);
+    match state.cache.get(&state.registry, &view, format, gzip) {
+        Some(body) => body_response(body, format, gzip),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn instance_response(headers: &HeaderMap, i: &Instance, status: StatusCode) -> Response {
+    let format = format_of(headers);
+    let body = match format {
+        Format::Json => wire::instance_to_json(i),
+        Format::Xml => xml::instance_to_xml(i),
+    };
+    let gzip = wants_gzip(headers);
+    let body = if gzip {
+        super::cache::gzip(&body)
+    } else {
+        Bytes::from(body)
+    };
+    let mut resp = body_response(body, format, gzip);
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn get_apps(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    cached(&s, &headers, View::Full)
+}
+
+async fn get_delta(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    cached(&s, &headers, View::Delta)
+}
+
+async fn get_app(
+    State(s): State<ApiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    cached(&s, &headers, View::App(app.to_ascii_uppercase()))
+}
+
+async fn get_vip(
+    State(s): State<ApiState>,
+    Path(vip): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    cached(&s, &headers, View::Vip(vip))
+}
+
+async fn get_svip(
+    State(s): State<ApiState>,
+    Path(vip): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    cached(&s, &headers, View::Svip(vip))
+}
+
+async fn get_instance(
+    State(s): State<ApiState>,
+    Path((app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match s.registry.instance(&app.to_ascii_uppercase(), &id) {
+        Some(i) => instance_response(&headers, &i, StatusCode::OK),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn get_instance_by_id(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match s.registry.instance_by_id(&id) {
+        Some(i) => instance_response(&headers, &i, StatusCode::OK),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Undoes `Content-Encoding: gzip` on request bodies, bounded by the body limit so a small
+/// compressed body cannot expand without limit.
+fn decoded_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ApiError> {
+    if !header_str(headers, header::CONTENT_ENCODING).eq_ignore_ascii_case("gzip") {
+        return Ok(body);
+    }
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::GzDecoder::new(&body[..])
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(format!("bad gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body too large",
+        ));
+    }
+    Ok(Bytes::from(out))
+}
+
+fn parse_register_body(headers: &HeaderMap, body: &[u8]) -> Result<Instance, ApiError> {
+    let content_type = header_str(headers, header::CONTENT_TYPE).to_ascii_lowercase();
+    let looks_xml = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+    let xml_body = content_type.contains("xml") || (!content_type.contains("json") && looks_xml);
+    let parsed = if xml_body {
+        xml::parse_instance(body)
+    } else {
+        wire::parse_instance(body)
+    };
+    Ok(parsed?)
+}
+
+/// `ApplicationResource.addInstance` checks, in its order and with its messages.
+fn check_registration(path_app: &str, i: &Instance) -> Result<(), ApiError> {
+    if i.id().is_empty() {
+        return Err(ApiError::bad_request("Missing instanceId"));
+    }
+    if i.host_name.is_empty() {
+        return Err(ApiError::bad_request("Missing hostname"));
+    }
+    if i.ip_addr.is_empty() {
+        return Err(ApiError::bad_request("Missing ip address"));
+    }
+    if i.app.is_empty() {
+        return Err(ApiError::bad_request("Missing appName"));
+    }
+    if i.app != path_app {
+        return Err(ApiError::bad_request(format!(
+            "Mismatched appName, expecting {path_app} but was {}",
+            i.app
+        )));
+    }
+    if i.data_center.is_none() {
+        return Err(ApiError::bad_request("Missing dataCenterInfo"));
+    }
+    Ok(())
+}
+
+async fn register(
+    State(s): State<ApiState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let app = app.to_ascii_uppercase();
+    let span = tracing::info_span!("eureka", app = %app);
+    let _entered = span.enter();
+    let body = decoded_body(&headers, body, s.max_body_bytes)?;
+    let instance = parse_register_body(&headers, &body)?;
+    check_registration(&app, &instance)?;
+    s.registry.register(instance, is_replication(&headers));
+    // Exactly 204: the Netflix client and eureka-js-client treat anything else as failure.
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn first<'a>(query: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| names.contains(&k.as_str()))
+        .map(|(_, v)| v.as_str())
+}
+
+fn timestamp(query: &[(String, String)]) -> Result<Option<u64>, ApiError> {
+    first(query, &["lastDirtyTimestamp"])
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("bad lastDirtyTimestamp {v:?}")))
+        })
+        .transpose()
+}
+
+async fn renew(
+    State(s): State<ApiState>,
+    Path((app, id)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let app = app.to_ascii_uppercase();
+    // `status=` is accepted and ignored like in the Java server: a client changes its status by
+    // re-registering, not by heartbeat.
+    let req = RenewRequest {
+        last_dirty: timestamp(&query)?,
+        overridden_status: first(&query, &["overriddenstatus", "overriddenStatus"])
+            .and_then(Status::parse),
+        replication: is_replication(&headers),
+    };
+    Ok(match s.registry.renew(&app, &id, req) {
+        Renewal::Renewed => StatusCode::OK.into_response(),
+        Renewal::NotFound => StatusCode::NOT_FOUND.into_response(),
+        Renewal::Conflict(i) => instance_response(&headers, &i, StatusCode::CONFLICT),
+    })
+}
+
+async fn cancel(State(s): State<ApiState>, Path((app, id)): Path<(String, String)>) -> StatusCode {
+    if s.registry.cancel(&app.to_ascii_uppercase(), &id) {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn put_status(
+    State(s): State<ApiState>,
+    Path((app, id)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<StatusCode, ApiError> {
+    let value = first(&query, &["value"]).unwrap_or("");
+    let status = Status::parse(value)
+        .ok_or_else(|| ApiError::bad_request(format!("bad status value {value:?}")))?;
+    let found = s
+        .registry
+        .set_status(&app.to_ascii_uppercase(), &id, status, timestamp(&query)?);
+    Ok(if found {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
+}
+
+async fn delete_status(
+    State(s): State<ApiState>,
+    Path((app, id)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<StatusCode, ApiError> {
+    let fallback = match first(&query, &["value"]) {
+        None | Some("") => Status::Unknown,
+        Some(v) => Status::parse(v)
+            .ok_or_else(|| ApiError::bad_request(format!("bad status value {v:?}")))?,
+    };
+    let found = s.registry.delete_status_override(
+        &app.to_ascii_uppercase(),
+        &id,
+        fallback,
+        timestamp(&query)?,
+    );
+    Ok(if found {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
+}
+
+async fn put_metadata(
+    State(s): State<ApiState>,
+    Path((app, id)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> StatusCode {
+    // Java keeps the first value of a repeated key.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (k, v) in query {
+        if !pairs.iter().any(|(seen, _)| *seen == k) {
+            pairs.push((k, v));
+        }
+    }
+    if s.registry
+        .update_metadata(&app.to_ascii_uppercase(), &id, pairs)
+    {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn check_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    if auth.required_for(req.method()) && !auth.accepts(req.headers()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"eureka\"")],
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn observe(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!("request", method = %req.method(), route = %req.uri().path());
+    let resp = next.run(req).instrument(span.clone()).await;
+    registry
+        .metrics()
+        .request_latency
+        .observe(started.elapsed());
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        inc(&registry.metrics().auth_rejections);
+    }
+    span.in_scope(|| tracing::debug!(status = resp.status().as_u16(), "done"));
+    resp
+}
+
+fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/apps", get(get_apps))
+        // `delta` is a reserved name for GET; a POST still registers an app called DELTA.
+        .route("/apps/delta", get(get_delta).post(register))
+        .route("/apps/{app}", get(get_app).post(register))
+        .route(
+            "/apps/{app}/{id}",
+            get(get_instance).put(renew).delete(cancel),
+        )
+        .route(
+            "/apps/{app}/{id}/status",
+            put(put_status).delete(delete_status),
+        )
+        .route("/apps/{app}/{id}/metadata", put(put_metadata))
+        .route("/instances/{id}", get(get_instance_by_id))
+        .route("/vips/{vip}", get(get_vip))
+        .route("/svips/{svip}", get(get_svip))
+}
+
+/// The API router (both prefixes, auth, body limit, timeout, metrics). Trailing slashes are not
+/// handled here; see [`service`].
+pub fn router(state: ApiState, request_timeout: Duration) -> Router {
+    let auth = state.auth.clone();
+    let registry = state.registry.clone();
+    let limit = state.max_body_bytes;
+    Router::new()
+        .nest("/eureka", routes())
+        .nest("/eureka/v2", routes())
+        .layer(middleware::from_fn_with_state(auth, check_auth))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(registry, observe))
+        .with_state(state)
+}
+
+/// [`router`] wrapped so `/eureka/apps/` (what py-eureka-client and eureka-js-client GET) routes
+/// like `/eureka/apps`: the path is normalised before routing.
+pub fn service(state: ApiState, request_timeout: Duration) -> NormalizePath<Router> {
+    NormalizePathLayer::trim_trailing_slash().layer(router(state, request_timeout))
+}

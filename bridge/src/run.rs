@@ -1,0 +1,296 @@
+//! Starting and stopping the bridge: bind the listeners, serve with hyper (header size and time
+//! limits, graceful shutdown), and run the eviction and mesh-sync tasks.
+
+use crate::Error;
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::eureka::api::{self, ApiState};
+use crate::eureka::auth::Auth;
+use crate::eureka::cache::Cache;
+use crate::eureka::mesh::{self, Advertise, Source as _};
+use crate::eureka::{Clock, Registry, Settings, SystemClock};
+use crate::metrics::Metrics;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running bridge. Drop it to leave it running until the runtime ends; call
+/// [`Running::shutdown`] to stop it cleanly.
+#[derive(Debug)]
+pub struct Running {
+    eureka_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    registry: Arc<Registry>,
+    ready: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<Result<(), Error>>)>,
+}
+
+impl Running {
+    /// Where the Eureka API listens (the real port when 0 was asked for).
+    pub fn eureka_addr(&self) -> SocketAddr {
+        self.eureka_addr
+    }
+
+    /// Where the admin listener listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The registry being served.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to
+    /// `limits.shutdown_grace`), stops the background tasks.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.ready.store(false, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        for (what, task) in self.tasks {
+            let outcome = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(Error::Task {
+                    what,
+                    reason: e.to_string(),
+                }),
+            };
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
+            }
+        }
+        tracing::info!("bridge stopped");
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Validates `config`, binds both listeners and starts serving on the system clock.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Http {
+    header_read_timeout: Duration,
+    max_buf_size: usize,
+    max_headers: usize,
+    grace: Duration,
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| Error::Io {
+        what: "reading the bound address",
+        source,
+    })?;
+    Ok((listener, local))
+}
+
+/// Like [`start`], on a caller-supplied clock.
+pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Error> {
+    config.validate()?;
+    let e = &config.eureka;
+    let metrics = Arc::new(Metrics::default());
+    let settings = Settings {
+        self_preservation: e.self_preservation,
+        renewal_percent_threshold: e.renewal_percent_threshold,
+        expected_renewal_interval_secs: e.expected_renewal_interval,
+        delta_retention_ms: e.delta_retention.saturating_mul(1000),
+        sync_when_timestamp_differs: e.sync_when_timestamp_differs,
+    };
+    let registry = Arc::new(Registry::new(settings, clock.clone(), metrics));
+    let cache = Arc::new(Cache::new(e.response_cache_ttl, clock.clone()));
+
+    let (eureka_listener, eureka_addr) = bind(e.listen).await?;
+    let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
+
+    let limits = &config.limits;
+    let http = Http {
+        header_read_timeout: Duration::from_secs(limits.header_read_timeout),
+        max_buf_size: limits.max_header_bytes,
+        max_headers: limits.max_headers,
+        grace: Duration::from_secs(limits.shutdown_grace),
+    };
+    let api_state = ApiState {
+        registry: registry.clone(),
+        cache,
+        auth: Arc::new(Auth::new(&config.auth)),
+        max_body_bytes: limits.max_body_bytes,
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop, stop_rx) = watch::channel(false);
+    let eureka_svc = api::service(api_state, Duration::from_secs(limits.request_timeout));
+    let admin_svc = admin::router(AdminState {
+        registry: registry.clone(),
+        ready: ready.clone(),
+    });
+
+    let mut tasks = Vec::new();
+    tasks.push((
+        "eureka listener",
+        tokio::spawn(serve(eureka_listener, eureka_svc, http, stop_rx.clone())),
+    ));
+    tasks.push((
+        "admin listener",
+        tokio::spawn(serve(admin_listener, admin_svc, http, stop_rx.clone())),
+    ));
+    tasks.push((
+        "eviction",
+        tokio::spawn(evict_every(
+            registry.clone(),
+            Duration::from_secs(e.eviction_interval),
+            stop_rx.clone(),
+        )),
+    ));
+    let source = mesh::Static::new(config.mesh_services.clone());
+    let advertise = Advertise {
+        host: e.advertise_host.clone(),
+        port: e.advertise_port,
+    };
+    // Seed synchronously so the first GET after start already shows the mesh services.
+    let since = clock.now_millis();
+    let mut updates = source.subscribe();
+    let initial: Vec<_> = updates
+        .borrow_and_update()
+        .iter()
+        .map(|s| mesh::instance_for(s, &advertise, since))
+        .collect();
+    registry.sync_mesh(initial);
+    tracing::info!(
+        source = source.name(),
+        services = config.mesh_services.len(),
+        "mesh services loaded"
+    );
+    tasks.push((
+        "mesh sync",
+        tokio::spawn(follow_mesh(registry.clone(), updates, advertise, stop_rx)),
+    ));
+
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!("eureka listening on {eureka_addr}");
+    tracing::info!("admin listening on {admin_addr}");
+    Ok(Running {
+        eureka_addr,
+        admin_addr,
+        registry,
+        ready,
+        stop,
+        tasks,
+    })
+}
+
+async fn serve<S>(
+    listener: TcpListener,
+    svc: S,
+    http: Http,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Error>
+where
+    S: tower::Service<
+            http::Request<Incoming>,
+            Response = http::Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(http.header_read_timeout)
+                        .max_buf_size(http.max_buf_size)
+                        .max_headers(http.max_headers);
+                    let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc.clone()));
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection closed with error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(http.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; dropping remaining connections");
+    }
+    Ok(())
+}
+
+async fn evict_every(
+    registry: Arc<Registry>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick fires at once; eviction starts one interval after start, like Java.
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let n = registry.evict();
+                if n > 0 {
+                    tracing::info!(evicted = n, "eviction run");
+                }
+            }
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+async fn follow_mesh(
+    registry: Arc<Registry>,
+    mut updates: watch::Receiver<Vec<crate::config::MeshService>>,
+    advertise: Advertise,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    loop {
+        tokio::select! {
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    // The source will publish nothing more (the static list); keep waiting for stop.
+                    let _ = stop.changed().await;
+                    return Ok(());
+                }
+                let since = registry.clock().now_millis();
+                let instances = updates
+                    .borrow_and_update()
+                    .iter()
+                    .map(|s| mesh::instance_for(s, &advertise, since))
+                    .collect();
+                registry.sync_mesh(instances);
+            }
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! HTTP/JSON ↔ gRPC transcoding, pure: descriptors and bytes in, bytes out, no I/O. The lanes
+//! wire these pieces to the network; rules and tables are in `docs/transcoding.md`.
+
+pub mod route;
+pub mod template;
