@@ -1,5 +1,7 @@
 //! HTTP/JSON ↔ gRPC transcoding, pure: descriptors and bytes in, bytes out, no I/O. The lanes
 //! wire these pieces to the network; rules and tables are in `docs/transcoding.md`.
 
+pub mod frame;
 pub mod route;
+pub mod status;
 pub mod template;
