@@ -101,4 +101,29 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// `load` was called without any stack file.
+    #[error("no stack file given. Pass at least one file with -f.")]
+    NoFiles,
+    /// A service uses a key that `docker stack deploy` refuses.
+    #[error("{mark}: {key_path}: '{key}' is not supported by docker stack deploy: {hint}")]
+    Forbidden {
+        /// Where the key was written.
+        mark: Mark,
+        /// Dotted key path.
+        key_path: String,
+        /// The forbidden key.
+        key: String,
+        /// What to use instead (docker's own advice).
+        hint: String,
+    },
+    /// An `env_file` or `.env` file has a line the loader cannot read.
+    #[error("{}:{line}: {message}. Fix that line of the environment file.", path.display())]
+    EnvFile {
+        /// The environment file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -1,4 +1,267 @@
 //! Load stage: reads one or more stack files into one merged, interpolated and schema-validated
 //! YAML tree whose nodes remember where they were written.
+//! The order follows docker/cli's loader: parse → interpolate → cast → validate → normalise → merge.
 
+mod dotenv;
+mod interpolate;
+mod merge;
 pub mod node;
+mod normalise;
+mod schema;
+mod shlex;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use tracing::debug_span;
+
+use crate::Error;
+use node::{Mark, Node, Value};
+
+pub use yaml::{ALIAS_NODE_LIMIT, parse_str};
+
+/// Stack files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Which loader to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `docker stack deploy` (docker/cli loader, schema v3.13, no `.env`, forbidden keys, `image`
+    /// required).
+    #[default]
+    Swarm,
+    /// Compose specification (compose-go: `.env`, `${VAR:+alt}`, compose-spec schema).
+    Compose,
+}
+
+/// What to load and with which environment.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// One or more stack files; later files override earlier ones.
+    pub files: Vec<PathBuf>,
+    /// Loader to imitate.
+    pub dialect: Dialect,
+    /// Variables for `${VAR}`; the library never reads the process environment itself.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Something the user should know that does not stop the load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    /// Where it was written.
+    pub mark: Mark,
+    /// Dotted key path, e.g. `services.web.container_name`.
+    pub key_path: String,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.mark, self.key_path, self.message)
+    }
+}
+
+/// The result of [`load`].
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Merged, interpolated, validated tree in long syntax (the shape `docker stack config` prints).
+    pub root: Node,
+    /// Absolute folder of the first file; relative paths in the stack resolve against it.
+    pub base_dir: PathBuf,
+    /// Unset variables, ignored and deprecated keys, and similar notes.
+    pub warnings: Vec<Warning>,
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// Formats a key path the way errors print it: `services.web.ports[0].target`.
+pub fn key_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(top level)");
+    }
+    out
+}
+
+/// Loads, interpolates, validates, normalises and merges the stack files of `opts`.
+pub fn load(opts: &Options) -> Result<Loaded, Error> {
+    load_impl(opts, true)
+}
+
+/// [`load`] without the Swarm `image` rule, as `docker stack config` (not `deploy`) behaves.
+#[cfg(test)]
+fn load_without_image_rule(opts: &Options) -> Result<Loaded, Error> {
+    load_impl(opts, false)
+}
+
+fn load_impl(opts: &Options, require_image: bool) -> Result<Loaded, Error> {
+    let first = opts.files.first().ok_or(Error::NoFiles)?;
+    let parent = first
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Like Go's filepath.Abs: absolute and lexically cleaned, symlinks left alone.
+    let base_dir =
+        normalise::clean(&std::path::absolute(parent).map_err(|source| Error::Read {
+            path: first.clone(),
+            source,
+        })?);
+    let mut warnings = Vec::new();
+    let env = match opts.dialect {
+        Dialect::Swarm => opts.env.clone(),
+        Dialect::Compose => compose_env(&base_dir, &opts.env)?,
+    };
+    if !schema::available() {
+        warnings.push(Warning {
+            mark: Mark {
+                file: first.display().to_string().into(),
+                line: 1,
+                col: 1,
+            },
+            key_path: key_path(&[]),
+            message: "this build has no schemas (../shared/schemas was absent at build time); \
+                      schema validation was skipped"
+                .into(),
+        });
+    }
+    let mut trees = Vec::with_capacity(opts.files.len());
+    for file in &opts.files {
+        let _span = debug_span!("load", file = %file.display()).entered();
+        let text = read_limited(file)?;
+        let name = file.display().to_string();
+        let mut root = parse_str(&name, &text)?;
+        if !matches!(root.value, Value::Map(_)) {
+            return Err(Error::Schema {
+                mark: root.mark.clone(),
+                key_path: key_path(&[]),
+                message: "the top-level object must be a mapping".into(),
+            });
+        }
+        if opts.dialect == Dialect::Swarm {
+            schema::check_forbidden(&root)?;
+        }
+        let mut interp = interpolate::Interpolator {
+            env: &env,
+            dialect: opts.dialect,
+            warnings: Vec::new(),
+        };
+        interp.run(&mut root)?;
+        warnings.append(&mut interp.warnings);
+        schema::validate(&root, opts.dialect)?;
+        if opts.dialect == Dialect::Swarm {
+            schema::note_ignored(&root, &mut warnings);
+        }
+        let mut norm = normalise::Normaliser {
+            base_dir: &base_dir,
+            env: &env,
+            warnings: &mut warnings,
+        };
+        norm.file(&mut root)?;
+        trees.push(root);
+    }
+    let mut trees = trees.into_iter();
+    let mut root = trees.next().ok_or(Error::NoFiles)?;
+    for over in trees {
+        merge::merge_files(&mut root, over);
+    }
+    if opts.dialect == Dialect::Swarm && require_image {
+        schema::check_images(&root)?;
+    }
+    Ok(Loaded {
+        root,
+        base_dir,
+        warnings,
+    })
+}
+
+/// Reads a file, refusing it before reading when it is over [`MAX_FILE_BYTES`].
+fn read_limited(path: &Path) -> Result<String, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    // The file may grow between stat and read: read one byte more than allowed at most.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| Error::ParseStack {
+        mark: Mark {
+            file: path.display().to_string().into(),
+            line: 1,
+            col: 1,
+        },
+        message: format!(
+            "the file is not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// The compose environment: `.env` next to the first file, overridden by the explicit map.
+fn compose_env(
+    base_dir: &Path,
+    explicit: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let path = base_dir.join(".env");
+    let mut env = explicit.clone();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(env),
+        Err(source) => return Err(Error::Read { path, source }),
+    };
+    let vars = dotenv::parse_dotenv(&text, explicit).map_err(|(line, message)| Error::EnvFile {
+        path: path.clone(),
+        line,
+        message,
+    })?;
+    for (k, v) in vars {
+        env.entry(k).or_insert(v);
+    }
+    Ok(env)
+}
+
+#[cfg(test)]
+mod tests;

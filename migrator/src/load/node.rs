@@ -88,3 +88,135 @@ impl Node {
         }
     }
 }
+
+impl Node {
+    /// A node with `value` written at `mark`.
+    pub fn new(value: Value, mark: Mark) -> Self {
+        Self { value, mark }
+    }
+
+    /// The mutable entry for `key` when this node is a mapping.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        match &mut self.value {
+            Value::Map(entries) => entries
+                .iter_mut()
+                .find(|e| e.key == key)
+                .map(|e| &mut e.value),
+            _ => None,
+        }
+    }
+
+    /// Removes and returns the entry for `key` when this node is a mapping.
+    pub fn remove(&mut self, key: &str) -> Option<Entry> {
+        match &mut self.value {
+            Value::Map(entries) => {
+                let pos = entries.iter().position(|e| e.key == key)?;
+                Some(entries.remove(pos))
+            }
+            _ => None,
+        }
+    }
+
+    /// Sets `key` to `value` (replacing the value in place, or appending a new entry whose key
+    /// mark is the value's mark). Does nothing when this node is not a mapping.
+    pub fn set(&mut self, key: &str, value: Node) {
+        if let Value::Map(entries) = &mut self.value {
+            if let Some(e) = entries.iter_mut().find(|e| e.key == key) {
+                e.value = value;
+            } else {
+                entries.push(Entry {
+                    key: key.to_string(),
+                    key_mark: value.mark.clone(),
+                    value,
+                });
+            }
+        }
+    }
+
+    /// The entries when this node is a mapping.
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The items when this node is a sequence.
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// True for `null` (written as `~`, `null` or nothing).
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, Value::Null)
+    }
+
+    /// The tree as JSON (marks dropped). Non-finite floats become `null`, as JSON has none.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
+            Value::Map(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Value {
+    /// The scalar as Go's `fmt.Sprint` prints it (how docker turns label, sysctl or driver option
+    /// values into strings); `None` for null and collections.
+    pub fn go_string(&self) -> Option<String> {
+        match self {
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(go_float(*f)),
+            Value::String(s) => Some(s.clone()),
+            Value::Null | Value::Seq(_) | Value::Map(_) => None,
+        }
+    }
+}
+
+/// Go `strconv.FormatFloat(f, 'g', -1, 64)`, which `fmt.Sprint` uses for a float64.
+pub fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Shortest round-trip digits and decimal exponent from Rust's `{:e}`.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    format!("{f}")
+}
