@@ -436,3 +436,226 @@ pub fn application_to_json(app: &Application) -> Vec<u8> {
 pub fn instance_to_json(i: &Instance) -> Vec<u8> {
     wrapped("instance", instance_to_value(i))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eureka::instance::{ActionType, Status};
+    use std::path::PathBuf;
+
+    /// `../shared/reference/eureka` beside the repository; `None` (after one line of output)
+    /// when the shared folder is not there.
+    pub(crate) fn reference_dir() -> Option<PathBuf> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/eureka");
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            println!("skipping: {} not found", dir.display());
+            None
+        }
+    }
+
+    fn read(name: &str) -> Option<Vec<u8>> {
+        let dir = reference_dir()?;
+        Some(std::fs::read(dir.join(name)).expect("reference file"))
+    }
+
+    #[test]
+    fn py_eureka_client_register_body() {
+        let Some(body) = read("captured-py-eureka-client-0.13.3.register.json") else {
+            return;
+        };
+        let i = parse_instance(&body).expect("parses");
+        assert_eq!(i.id(), "127.0.0.1:py-legacy-svc:9090");
+        assert_eq!(i.app, "PY-LEGACY-SVC");
+        assert_eq!((i.port.port, i.port.enabled), (9090, true));
+        assert_eq!((i.secure_port.port, i.secure_port.enabled), (9443, false));
+        assert_eq!(i.status, Status::Up);
+        assert_eq!(i.overridden_status, Status::Unknown);
+        let lease = i.lease.expect("leaseInfo");
+        assert_eq!((lease.renewal_interval_secs, lease.duration_secs), (2, 90));
+        assert_eq!(i.last_dirty_timestamp, 1_795_299_938_468);
+        assert_eq!(i.metadata.get("zone").map(String::as_str), Some("default"));
+        assert_eq!(i.secure_health_check_url.as_deref(), Some(""));
+        assert!(!i.is_coordinating_discovery_server);
+        let dc = i.data_center.expect("dataCenterInfo");
+        assert_eq!(
+            (dc.class.as_str(), dc.name.as_str()),
+            (DEFAULT_DATA_CENTER_CLASS, "MyOwn")
+        );
+    }
+
+    #[test]
+    fn eureka_js_client_register_body() {
+        let Some(body) = read("captured-eureka-js-client-4.5.0.register.json") else {
+            return;
+        };
+        let i = parse_instance(&body).expect("parses");
+        // No instanceId: the host name is the id, which is what the client PUTs to.
+        assert_eq!(i.instance_id, None);
+        assert_eq!(i.id(), "127.0.0.1");
+        assert_eq!(i.app, "JS-LEGACY-SVC");
+        assert_eq!((i.port.port, i.port.enabled), (8090, true));
+        assert_eq!((i.secure_port.port, i.secure_port.enabled), (7002, false));
+        assert_eq!(i.lease, None);
+        assert_eq!(i.vip_address.as_deref(), Some("js-legacy-svc"));
+    }
+
+    #[test]
+    fn spring_register_body_with_nulls_and_numbers() {
+        let Some(body) = read("spring-cloud-netflix-register.reconstructed.json") else {
+            return;
+        };
+        let i = parse_instance(&body).expect("parses");
+        assert_eq!(i.id(), "host-a.example.internal:order-service:8080");
+        assert_eq!(i.app_group_name, None);
+        assert_eq!(i.secure_health_check_url, None);
+        assert_eq!(i.action_type, None);
+        assert_eq!(i.last_dirty_timestamp, 1_700_000_000_000);
+        assert_eq!(i.sid.as_deref(), Some("na"));
+        // `sid: na` is not written back.
+        assert!(instance_to_value(&i).get("sid").is_none());
+    }
+
+    #[test]
+    fn every_captured_request_body_parses() {
+        for name in [
+            "captured-py-eureka-client-0.13.3.requests.jsonl",
+            "captured-eureka-js-client-4.5.0.requests.jsonl",
+        ] {
+            let Some(text) = read(name) else {
+                return;
+            };
+            let mut posts = 0;
+            for line in String::from_utf8(text).expect("utf-8").lines() {
+                let req: Value = serde_json::from_str(line).expect("jsonl line");
+                if req["method"] == "POST" {
+                    let body = serde_json::to_vec(&req["body"]).expect("re-encode");
+                    let i = parse_instance(&body).expect("register body parses");
+                    let path_app = req["path"]
+                        .as_str()
+                        .and_then(|p| p.rsplit('/').next())
+                        .expect("path")
+                        .to_ascii_uppercase();
+                    assert_eq!(i.app, path_app, "{name}");
+                    posts += 1;
+                }
+            }
+            assert!(posts >= 2, "{name}");
+        }
+    }
+
+    #[test]
+    fn istio_2017_server_capture() {
+        let Some(body) = read("istio-pilot-testdata-eureka-apps.json") else {
+            return;
+        };
+        let apps = parse_applications(&body).expect("parses");
+        assert_eq!(apps.hashcode, "UP_34_");
+        assert_eq!(apps.version, 1);
+        let names: Vec<_> = apps.applications.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["FOO_BAR_LOCAL", "FOO_BIZ_LOCAL"]);
+        let first = &apps.applications[0].instances[0];
+        assert_eq!(first.data_center, None);
+        assert_eq!(
+            (first.secure_port.port, first.secure_port.enabled),
+            (5443, true)
+        );
+        assert_eq!(first.action_type, Some(ActionType::Added));
+        assert_eq!(
+            first.metadata.get("istio.protocol").map(String::as_str),
+            Some("HTTP")
+        );
+        assert_eq!(
+            first.lease.map(|l| l.last_renewal_timestamp),
+            Some(1_502_120_127_413)
+        );
+    }
+
+    #[test]
+    fn synthetic_json_round_trips_byte_for_byte() {
+        let Some(body) = read("synthetic-get-apps.response.json") else {
+            return;
+        };
+        let apps = parse_applications(&body).expect("parses");
+        let file: Value = serde_json::from_slice(&body).expect("json");
+        let expected = serde_json::to_string(&file).expect("compact");
+        let ours = String::from_utf8(applications_to_json(&apps)).expect("utf-8");
+        assert_eq!(ours, expected);
+    }
+
+    fn parse_obj(v: Value) -> Result<Instance, Error> {
+        instance_from_value(&v)
+    }
+
+    #[test]
+    fn lenient_shapes() {
+        let dc = serde_json::json!({"@class": DEFAULT_DATA_CENTER_CLASS, "name": "MyOwn"});
+        // `$` as string, `@enabled` as bool, timestamps as numbers or strings.
+        let i = parse_obj(serde_json::json!({
+            "hostName": "h", "app": "a", "ipAddr": "1.2.3.4", "dataCenterInfo": dc,
+            "port": {"$": "8080", "@enabled": true}, "securePort": {"$": 8443, "@enabled": "true"},
+            "lastDirtyTimestamp": 5, "lastUpdatedTimestamp": "6", "overriddenStatus": "OUT_OF_SERVICE",
+            "countryId": "1", "isCoordinatingDiscoveryServer": true,
+            "metadata": {"@class": EMPTY_METADATA_CLASS}
+        }))
+        .expect("parses");
+        assert_eq!((i.port.port, i.port.enabled), (8080, true));
+        assert_eq!((i.secure_port.port, i.secure_port.enabled), (8443, true));
+        assert_eq!((i.last_dirty_timestamp, i.last_updated_timestamp), (5, 6));
+        assert_eq!(i.overridden_status, Status::OutOfService);
+        assert!(i.metadata.is_empty());
+        assert!(i.is_coordinating_discovery_server);
+        // Bare number port, one-element array wrapping, unknown status string.
+        let i = parse_obj(serde_json::json!({
+            "hostName": "h", "app": "a", "ipAddr": "1", "port": 81, "status": "WEIRD",
+            "dataCenterInfo": [{"name": "MyOwn"}]
+        }))
+        .expect("parses");
+        assert_eq!((i.port.port, i.port.enabled), (81, true));
+        assert_eq!(i.status, Status::Unknown);
+        assert_eq!(
+            i.data_center.map(|d| d.class),
+            Some(DEFAULT_DATA_CENTER_CLASS.to_owned())
+        );
+        let wrapped = br#"{"instance":[{"hostName":"h","app":"a","ipAddr":"1","dataCenterInfo":{"name":"MyOwn"}}]}"#;
+        assert_eq!(
+            parse_instance(wrapped).expect("array-wrapped").host_name,
+            "h"
+        );
+        // Spring Cloud server: metadata.instanceId stands in for a missing instanceId.
+        let i = parse_obj(serde_json::json!({"hostName": "h", "metadata": {"instanceId": "x:1"}}))
+            .expect("parses");
+        assert_eq!(i.id(), "h:x:1");
+    }
+
+    #[test]
+    fn malformed_shapes_are_errors() {
+        assert!(parse_instance(b"{").is_err());
+        assert!(parse_instance(b"[]").is_err());
+        assert!(parse_obj(serde_json::json!({"dataCenterInfo": {"@class": "x"}})).is_err());
+        assert!(parse_obj(serde_json::json!({"port": {"$": 70000}})).is_err());
+        assert!(parse_obj(serde_json::json!({"port": {"@enabled": "true"}})).is_err());
+        assert!(parse_obj(serde_json::json!({"lastDirtyTimestamp": "yesterday"})).is_err());
+    }
+
+    #[test]
+    fn single_instance_and_application_stay_arrays() {
+        let app = Application {
+            name: "A".into(),
+            instances: vec![Instance::default()],
+        };
+        let v: Value = serde_json::from_slice(&application_to_json(&app)).expect("json");
+        assert!(v["application"]["instance"].is_array());
+        let apps = Applications::new(3, vec![app]);
+        let v: Value = serde_json::from_slice(&applications_to_json(&apps)).expect("json");
+        assert!(v["applications"]["application"].is_array());
+        assert_eq!(v["applications"]["versions__delta"], "3");
+        assert_eq!(v["applications"]["apps__hashcode"], "UNKNOWN_1_");
+        let empty: Value =
+            serde_json::from_slice(&applications_to_json(&Applications::new(1, vec![])))
+                .expect("json");
+        assert_eq!(empty["applications"]["apps__hashcode"], "");
+        assert_eq!(empty["applications"]["application"], serde_json::json!([]));
+    }
+}

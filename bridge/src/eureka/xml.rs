@@ -129,7 +129,8 @@ fn to_value(el: &Element, decode_children: bool) -> Value {
     for (k, v) in &el.attrs {
         m.insert(format!("@{k}"), Value::String(v.clone()));
     }
-    if el.children.is_empty() {
+    // `<metadata class="…EmptyMap"/>` has attributes and nothing else: no `$`.
+    if el.children.is_empty() && !el.text.trim().is_empty() {
         m.insert("$".into(), Value::String(el.text.trim().to_owned()));
     }
     for child in &el.children {
@@ -374,5 +375,47 @@ mod tests {
         assert!(parse_instance(b"<instance><app>x</instance>").is_err());
         assert!(parse_instance(b"<nope/>").is_err());
         assert!(parse_instance(b"").is_err());
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn read(name: &str) -> Option<Vec<u8>> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/eureka");
+        if !dir.is_dir() {
+            println!("skipping: {} not found", dir.display());
+            return None;
+        }
+        Some(std::fs::read(dir.join(name)).expect("reference file"))
+    }
+
+    #[test]
+    fn synthetic_xml_parses_like_the_json_and_renders_identically() {
+        let (Some(xml_body), Some(json_body)) = (
+            read("synthetic-get-apps.response.xml"),
+            read("synthetic-get-apps.response.json"),
+        ) else {
+            return;
+        };
+        let from_xml = parse_applications(&xml_body).expect("xml parses");
+        let from_json = wire::parse_applications(&json_body).expect("json parses");
+        assert_eq!(from_xml, from_json);
+        let ours = String::from_utf8(applications_to_xml(&from_xml)).expect("utf-8");
+        assert_eq!(ours, String::from_utf8(xml_body).expect("utf-8"));
+    }
+
+    #[test]
+    fn xml_register_body_matches_json_register_body() {
+        let Some(json_body) = read("captured-py-eureka-client-0.13.3.register.json") else {
+            return;
+        };
+        let from_json = wire::parse_instance(&json_body).expect("json parses");
+        // What an XML-speaking client (the Netflix client with XML codecs) would POST.
+        let xml_body = instance_to_xml(&from_json);
+        let from_xml = parse_instance(&xml_body).expect("xml parses");
+        assert_eq!(from_xml, from_json);
     }
 }
