@@ -325,45 +325,43 @@ const DATA_MAPS: &[&str] = &[
 ];
 
 /// Brings both sides to one form: durations and byte sizes as numbers, Go's `omitempty` applied
-/// (false, "", empty maps and lists dropped outside user-data maps), `version` ignored.
-fn canon(v: &Json, key: &str, parent: &str) -> Option<Json> {
-    let in_data = DATA_MAPS.contains(&parent);
+/// (false, "", empty maps and lists dropped, except as values of user-data maps), `version`
+/// ignored. `keep` is true for values of a user-data map.
+fn canon(v: &Json, key: &str, keep: bool) -> Option<Json> {
     match v {
         Json::Object(m) => {
+            let data = DATA_MAPS.contains(&key);
             let mut out = serde_json::Map::new();
             for (k, x) in m {
-                if parent.is_empty() && k == "version" {
+                if key.is_empty() && k == "version" {
                     continue;
                 }
-                if let Some(c) = canon(x, k, if in_data { "" } else { k }) {
+                if let Some(c) = canon(x, k, data) {
                     out.insert(k.clone(), c);
                 }
             }
-            if out.is_empty() && !in_data && !key.is_empty() && parent != "networks" {
-                // `some-network: {}` survives in docker's output only at the top level.
-                if !matches!(parent, "volumes" | "secrets" | "configs") {
-                    return None;
-                }
+            if out.is_empty() && !keep && !key.is_empty() {
+                return None;
             }
             Some(Json::Object(out))
         }
         Json::Array(items) => {
-            let out: Vec<Json> = items.iter().filter_map(|i| canon(i, "", key)).collect();
-            if out.is_empty() && !in_data {
+            let out: Vec<Json> = items.iter().filter_map(|i| canon(i, "", true)).collect();
+            if out.is_empty() && !keep {
                 None
             } else {
                 Some(Json::Array(out))
             }
         }
-        Json::Bool(false) if !in_data => None,
-        Json::String(s) if s.is_empty() && !in_data => None,
-        Json::String(s) if DURATION_KEYS.contains(&key) && !in_data => {
+        Json::Bool(false) if !keep => None,
+        Json::String(s) if s.is_empty() && !keep => None,
+        Json::String(s) if DURATION_KEYS.contains(&key) && !keep => {
             Some(go_duration_ns(s).map_or_else(|| v.clone(), |n| json!(n.to_string())))
         }
-        Json::String(s) if BYTE_KEYS.contains(&key) && !in_data => {
+        Json::String(s) if BYTE_KEYS.contains(&key) && !keep => {
             Some(ram_bytes(s).map_or_else(|| v.clone(), |n| json!(n)))
         }
-        Json::Number(n) if BYTE_KEYS.contains(&key) && !in_data => Some(json!(n.as_i64())),
+        Json::Number(n) if BYTE_KEYS.contains(&key) && !keep => Some(json!(n.as_i64())),
         _ => Some(v.clone()),
     }
 }
@@ -498,7 +496,7 @@ fn matches_docker_stack_config_on_shared_fixtures() {
                 continue;
             }
         };
-        let (a, b) = (canon(&ours, "", ""), canon(&expected, "", ""));
+        let (a, b) = (canon(&ours, "", false), canon(&expected, "", false));
         let mut d = Vec::new();
         diff(
             &a.unwrap_or(Json::Null),
@@ -539,8 +537,8 @@ fn own_fixture_matches_docker_stack_config() {
     let ours = load_like_stack_config(vec![dir.join("stack.yml")], &e).expect("loads");
     let mut d = Vec::new();
     diff(
-        &canon(&ours, "", "").unwrap_or(Json::Null),
-        &canon(&expected, "", "").unwrap_or(Json::Null),
+        &canon(&ours, "", false).unwrap_or(Json::Null),
+        &canon(&expected, "", false).unwrap_or(Json::Null),
         "",
         &mut d,
     );
@@ -555,8 +553,8 @@ fn oracle_canon_keeps_real_differences() {
         "environment": {"E": ""}}}});
     let mut d = Vec::new();
     diff(
-        &canon(&a, "", "").unwrap_or(Json::Null),
-        &canon(&b, "", "").unwrap_or(Json::Null),
+        &canon(&a, "", false).unwrap_or(Json::Null),
+        &canon(&b, "", false).unwrap_or(Json::Null),
         "",
         &mut d,
     );
@@ -565,8 +563,8 @@ fn oracle_canon_keeps_real_differences() {
         "environment": {}}}});
     let mut d = Vec::new();
     diff(
-        &canon(&a, "", "").unwrap_or(Json::Null),
-        &canon(&c, "", "").unwrap_or(Json::Null),
+        &canon(&a, "", false).unwrap_or(Json::Null),
+        &canon(&c, "", false).unwrap_or(Json::Null),
         "",
         &mut d,
     );
