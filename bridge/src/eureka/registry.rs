@@ -728,3 +728,307 @@ fn next_random(state: &mut u64) -> u64 {
     *state = x;
     x
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eureka::clock::ManualClock;
+    use crate::eureka::instance::{DataCenter, LeaseInfo, Port};
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn setup(self_preservation: bool) -> (Arc<ManualClock>, Registry) {
+        let clock = Arc::new(ManualClock::new(T0));
+        let settings = Settings {
+            self_preservation,
+            ..Settings::default()
+        };
+        let reg = Registry::new(settings, clock.clone(), Arc::new(Metrics::default()));
+        (clock, reg)
+    }
+
+    fn inst(app: &str, id: &str, duration_secs: u32) -> Instance {
+        Instance {
+            instance_id: Some(id.to_owned()),
+            host_name: "h".into(),
+            app: app.to_owned(),
+            ip_addr: "127.0.0.1".into(),
+            status: Status::Up,
+            port: Port {
+                port: 80,
+                enabled: true,
+            },
+            data_center: Some(DataCenter::default()),
+            lease: Some(LeaseInfo {
+                duration_secs,
+                ..LeaseInfo::default()
+            }),
+            vip_address: Some(app.to_ascii_lowercase()),
+            last_dirty_timestamp: T0,
+            ..Instance::default()
+        }
+    }
+
+    fn count(reg: &Registry) -> usize {
+        reg.applications()
+            .1
+            .applications
+            .iter()
+            .map(|a| a.instances.len())
+            .sum()
+    }
+
+    #[test]
+    fn lease_expires_after_its_duration() {
+        let (clock, reg) = setup(false);
+        reg.register(inst("A", "a1", 10), false);
+        clock.advance_secs(10);
+        assert_eq!(reg.evict(), 0, "still inside the lease");
+        assert!(reg.instance("A", "a1").is_some());
+        clock.advance(1);
+        assert!(
+            reg.instance("A", "a1").is_none(),
+            "expired leases are hidden from instance GETs"
+        );
+        assert_eq!(reg.evict(), 1);
+        assert_eq!(count(&reg), 0);
+        assert_eq!(
+            reg.renew("A", "a1", RenewRequest::default()),
+            Renewal::NotFound
+        );
+        assert_eq!(reg.metrics().evictions.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn renewal_extends_the_lease() {
+        let (clock, reg) = setup(false);
+        reg.register(inst("A", "a1", 10), false);
+        clock.advance_secs(8);
+        assert_eq!(
+            reg.renew("A", "a1", RenewRequest::default()),
+            Renewal::Renewed
+        );
+        clock.advance_secs(8);
+        assert_eq!(reg.evict(), 0);
+        clock.advance_secs(3);
+        assert_eq!(reg.evict(), 1);
+    }
+
+    #[test]
+    fn eviction_removes_at_most_fifteen_percent_per_run() {
+        let (clock, reg) = setup(false);
+        for n in 0..20 {
+            reg.register(inst("A", &format!("a{n}"), 30), false);
+        }
+        clock.advance_secs(31);
+        // 20 - floor(20 * 0.85) = 3, then 17 - floor(14.45) = 3, …
+        assert_eq!(reg.evict(), 3);
+        assert_eq!(count(&reg), 17);
+        assert_eq!(reg.evict(), 3);
+        assert_eq!(count(&reg), 14);
+    }
+
+    #[test]
+    fn self_preservation_blocks_eviction_without_heartbeats() {
+        let (clock, reg) = setup(true);
+        for n in 0..10 {
+            reg.register(inst("A", &format!("a{n}"), 30), false);
+        }
+        clock.advance_secs(120);
+        assert!(!reg.lease_expiration_enabled());
+        assert!(reg.gauges().self_preservation_active);
+        assert_eq!(reg.evict(), 0);
+        assert_eq!(count(&reg), 10);
+    }
+
+    #[test]
+    fn self_preservation_lets_eviction_run_while_heartbeats_arrive() {
+        let (clock, reg) = setup(true);
+        for n in 0..10 {
+            reg.register(inst("A", &format!("a{n}"), 30), false);
+        }
+        clock.advance_secs(31);
+        // Expected 10 clients × 2/min × 0.85 = 17; 9 clients renewing twice = 18 > 17.
+        for _ in 0..2 {
+            for n in 0..9 {
+                assert_eq!(
+                    reg.renew("A", &format!("a{n}"), RenewRequest::default()),
+                    Renewal::Renewed
+                );
+            }
+        }
+        assert!(reg.lease_expiration_enabled());
+        assert_eq!(reg.evict(), 1);
+        assert!(reg.instance("A", "a9").is_none());
+        // A minute later the heartbeats have left the window: preservation again.
+        clock.advance_secs(61);
+        assert!(!reg.lease_expiration_enabled());
+        assert_eq!(reg.evict(), 0);
+    }
+
+    #[test]
+    fn delta_lists_changes_with_the_full_hash_and_ages_out() {
+        let (clock, reg) = setup(true);
+        reg.register(inst("A", "a1", 90), false);
+        reg.register(inst("B", "b1", 90), false);
+        reg.register(inst("B", "b2", 90), false);
+        assert!(reg.cancel("A", "a1"));
+        assert!(reg.set_status("B", "b1", Status::OutOfService, None));
+        let (_, delta) = reg.delta();
+        let seen: Vec<(String, String, Option<ActionType>, Status)> = delta
+            .applications
+            .iter()
+            .flat_map(|a| a.instances.iter())
+            .map(|i| (i.app.clone(), i.id().to_owned(), i.action_type, i.status))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("A".into(), "a1".into(), Some(ActionType::Added), Status::Up),
+                (
+                    "A".into(),
+                    "a1".into(),
+                    Some(ActionType::Deleted),
+                    Status::Up
+                ),
+                ("B".into(), "b1".into(), Some(ActionType::Added), Status::Up),
+                ("B".into(), "b2".into(), Some(ActionType::Added), Status::Up),
+                (
+                    "B".into(),
+                    "b1".into(),
+                    Some(ActionType::Modified),
+                    Status::OutOfService
+                ),
+            ]
+        );
+        // The hash covers the whole registry, not the delta.
+        assert_eq!(delta.hashcode, "OUT_OF_SERVICE_1_UP_1_");
+        assert_eq!(reg.applications().1.hashcode, "OUT_OF_SERVICE_1_UP_1_");
+        let (_, again) = reg.delta();
+        assert!(
+            again.version > delta.version,
+            "versions__delta moves on every build"
+        );
+        clock.advance_secs(181);
+        let (_, aged) = reg.delta();
+        assert!(aged.applications.is_empty());
+        assert_eq!(aged.hashcode, "OUT_OF_SERVICE_1_UP_1_");
+    }
+
+    #[test]
+    fn heartbeat_dirty_timestamp_rules() {
+        let (_clock, reg) = setup(true);
+        reg.register(inst("A", "a1", 90), false);
+        let with = |d: u64, replication: bool| RenewRequest {
+            last_dirty: Some(d),
+            replication,
+            ..RenewRequest::default()
+        };
+        assert_eq!(reg.renew("A", "a1", with(T0, false)), Renewal::Renewed);
+        // Client changed something the registry has not seen: make it re-register.
+        assert_eq!(reg.renew("A", "a1", with(T0 + 1, false)), Renewal::NotFound);
+        assert_eq!(reg.renew("A", "a1", with(T0 - 1, false)), Renewal::Renewed);
+        assert!(matches!(
+            reg.renew("A", "a1", with(T0 - 1, true)),
+            Renewal::Conflict(_)
+        ));
+        assert_eq!(
+            reg.renew("A", "nope", RenewRequest::default()),
+            Renewal::NotFound
+        );
+    }
+
+    #[test]
+    fn newer_stored_copy_survives_an_older_registration() {
+        let (_clock, reg) = setup(true);
+        let mut newer = inst("A", "a1", 90);
+        newer.last_dirty_timestamp = T0 + 10;
+        newer.home_page_url = Some("new".into());
+        reg.register(newer, false);
+        let mut older = inst("A", "a1", 90);
+        older.home_page_url = Some("old".into());
+        reg.register(older, false);
+        let got = reg.instance("A", "a1").expect("registered");
+        assert_eq!(got.home_page_url.as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn overrides_follow_the_java_rules() {
+        let (_clock, reg) = setup(true);
+        reg.register(inst("A", "a1", 90), false);
+        assert!(reg.set_status("A", "a1", Status::OutOfService, None));
+        // The client re-registers UP: the override wins.
+        reg.register(inst("A", "a1", 90), false);
+        let got = reg.instance("A", "a1").expect("registered");
+        assert_eq!(
+            (got.status, got.overridden_status),
+            (Status::OutOfService, Status::OutOfService)
+        );
+        // DOWN from the client is always believed.
+        let mut down = inst("A", "a1", 90);
+        down.status = Status::Down;
+        reg.register(down, false);
+        assert_eq!(
+            reg.instance("A", "a1").map(|i| i.status),
+            Some(Status::Down)
+        );
+        // Removing the override without a fallback leaves UNKNOWN: the next heartbeat asks
+        // the client to re-register.
+        reg.register(inst("A", "a1", 90), false);
+        assert!(reg.delete_status_override("A", "a1", Status::Unknown, None));
+        assert_eq!(
+            reg.instance("A", "a1").map(|i| i.status),
+            Some(Status::Unknown)
+        );
+        assert_eq!(
+            reg.renew("A", "a1", RenewRequest::default()),
+            Renewal::NotFound
+        );
+        reg.register(inst("A", "a1", 90), false);
+        assert_eq!(reg.instance("A", "a1").map(|i| i.status), Some(Status::Up));
+        assert!(!reg.set_status("A", "zz", Status::Up, None));
+    }
+
+    #[test]
+    fn metadata_update_re_registers() {
+        let (_clock, reg) = setup(true);
+        reg.register(inst("A", "a1", 90), false);
+        assert!(reg.update_metadata("A", "a1", vec![("k".into(), "v".into())]));
+        let got = reg.instance("A", "a1").expect("registered");
+        assert_eq!(got.metadata.get("k").map(String::as_str), Some("v"));
+        assert!(!reg.update_metadata("A", "zz", vec![]));
+    }
+
+    #[test]
+    fn mesh_sync_records_added_modified_deleted() {
+        let (_clock, reg) = setup(true);
+        let a = inst("MESH-A", "m1", 90);
+        let b = inst("MESH-B", "m2", 90);
+        reg.sync_mesh(vec![a.clone(), b.clone()]);
+        let generation = reg.generation();
+        reg.sync_mesh(vec![a.clone(), b.clone()]);
+        assert_eq!(reg.generation(), generation, "no change, no new generation");
+        let mut a2 = a.clone();
+        a2.port.port = 81;
+        reg.sync_mesh(vec![a2]);
+        let (_, delta) = reg.delta();
+        let actions: Vec<_> = delta
+            .applications
+            .iter()
+            .flat_map(|app| app.instances.iter().map(|i| (i.app.clone(), i.action_type)))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("MESH-A".to_owned(), Some(ActionType::Added)),
+                ("MESH-A".to_owned(), Some(ActionType::Modified)),
+                ("MESH-B".to_owned(), Some(ActionType::Added)),
+                ("MESH-B".to_owned(), Some(ActionType::Deleted)),
+            ]
+        );
+        assert_eq!(count(&reg), 1);
+        assert!(reg.by_vip("mesh-a", false).1.is_some());
+        assert!(reg.by_vip("mesh-b", false).1.is_none());
+        assert_eq!(reg.instance_by_id("m1").map(|i| i.port.port), Some(81));
+    }
+}
