@@ -524,25 +524,32 @@ fn matches_docker_stack_config_on_shared_fixtures() {
 }
 
 #[test]
-fn own_fixture_matches_docker_stack_config() {
+fn own_fixtures_match_docker_stack_config() {
     if !docker_available() {
         println!("docker CLI not found; skipping");
         return;
     }
-    let dir = fixture("short");
     let e = env(&[("HOME", "/root")]);
-    let Some(expected) = docker_config(&dir, &["stack.yml"], &e) else {
-        panic!("docker rejects our own fixture");
-    };
-    let ours = load_like_stack_config(vec![dir.join("stack.yml")], &e).expect("loads");
-    let mut d = Vec::new();
-    diff(
-        &canon(&ours, "", false).unwrap_or(Json::Null),
-        &canon(&expected, "", false).unwrap_or(Json::Null),
-        "",
-        &mut d,
-    );
-    assert!(d.is_empty(), "{}", d.join("\n"));
+    let cases: &[(&str, &[&str])] = &[
+        ("short", &["stack.yml"]),
+        ("merge", &["base.yml", "override.yml"]),
+    ];
+    for (dir, files) in cases {
+        let dir = fixture(dir);
+        let Some(expected) = docker_config(&dir, files, &e) else {
+            panic!("docker rejects our own fixture {files:?}");
+        };
+        let paths = files.iter().map(|f| dir.join(f)).collect();
+        let ours = load_like_stack_config(paths, &e).expect("loads");
+        let mut d = Vec::new();
+        diff(
+            &canon(&ours, "", false).unwrap_or(Json::Null),
+            &canon(&expected, "", false).unwrap_or(Json::Null),
+            "",
+            &mut d,
+        );
+        assert!(d.is_empty(), "{files:?}:\n{}", d.join("\n"));
+    }
 }
 
 #[test]
@@ -569,4 +576,23 @@ fn oracle_canon_keeps_real_differences() {
         &mut d,
     );
     assert_eq!(d.len(), 2, "{d:?}");
+}
+
+#[test]
+fn deeply_nested_extension_loads_within_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("deep.yml");
+    let depth = yaml::MAX_DEPTH - 5;
+    let mut doc = String::from("services:\n  web:\n    image: a\nx-deep:\n");
+    for i in 0..depth {
+        doc.push_str(&" ".repeat(2 + i));
+        doc.push_str("a:\n");
+    }
+    std::fs::write(&p, doc).expect("write");
+    let loaded = load(&Options {
+        files: vec![p.clone(), p],
+        ..Options::default()
+    })
+    .expect("loads");
+    assert!(loaded.root.get("x-deep").is_some());
 }

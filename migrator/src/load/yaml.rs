@@ -14,6 +14,10 @@ use crate::Error;
 /// gives up. Real stack files stay far below; the "billion laughs" document goes far above.
 pub const ALIAS_NODE_LIMIT: usize = 1_000_000;
 
+/// How deeply collections may nest. The tree is built (and later walked) recursively, so a
+/// pathological `[[[[…` document must stop here instead of overflowing the stack.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses one YAML document into a [`Node`]. An empty document gives a `Null` node.
 pub fn parse_str(file: &str, text: &str) -> Result<Node, Error> {
     let file: Arc<str> = Arc::from(file);
@@ -22,6 +26,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Node, Error> {
         file: file.clone(),
         anchors: HashMap::new(),
         expanded: 0,
+        depth: 0,
     };
     builder.document()
 }
@@ -33,6 +38,8 @@ struct Builder<'a> {
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes produced so far by alias and merge expansion.
     expanded: usize,
+    /// Current collection nesting.
+    depth: usize,
 }
 
 impl Builder<'_> {
@@ -110,6 +117,22 @@ impl Builder<'_> {
 
     /// Builds the node that starts with `ev`; returns it with its size in nodes.
     fn node(&mut self, ev: Event, m: Marker) -> Result<(Node, usize), Error> {
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            if self.depth >= MAX_DEPTH {
+                return Err(Error::ParseStack {
+                    mark: self.mark(m),
+                    message: format!("collections nest deeper than {MAX_DEPTH} levels"),
+                });
+            }
+            self.depth += 1;
+            let out = self.collection(ev, m);
+            self.depth -= 1;
+            return out;
+        }
+        self.leaf(ev, m)
+    }
+
+    fn leaf(&mut self, ev: Event, m: Marker) -> Result<(Node, usize), Error> {
         let mark = self.mark(m);
         match ev {
             Event::Alias(id) => {
@@ -136,6 +159,16 @@ impl Builder<'_> {
                 }
                 Ok((node, 1))
             }
+            other => Err(Error::ParseStack {
+                mark,
+                message: format!("unexpected YAML event {other:?}"),
+            }),
+        }
+    }
+
+    fn collection(&mut self, ev: Event, m: Marker) -> Result<(Node, usize), Error> {
+        let mark = self.mark(m);
+        match ev {
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
                 let mut size = 1usize;
@@ -562,6 +595,24 @@ mod tests {
         let err = parse_str("bomb.yml", &doc).expect_err("bomb");
         assert!(matches!(err, Error::AliasBomb { .. }), "{err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        // Flow style: yaml-rust2 stops it itself.
+        let doc = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse_str("deep.yml", &doc).expect_err("too deep");
+        assert!(matches!(err, Error::ParseStack { .. }), "{err}");
+        // Block style: our own limit.
+        let mut doc = String::new();
+        for i in 0..(MAX_DEPTH + 10) {
+            doc.push_str(&" ".repeat(i));
+            doc.push_str("a:\n");
+        }
+        let err = parse_str("deep.yml", &doc).expect_err("too deep");
+        assert!(err.to_string().contains("nest deeper"), "{err}");
+        let ok = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        parse_str("ok.yml", &ok).expect("100 levels are fine");
     }
 
     #[test]
