@@ -1,3 +1,158 @@
-//! `migrate`: converts Docker Swarm stack files into a Helm chart and a conversion ledger.
+//! `migrate`: converts Docker Swarm stack files into a Helm chart and a conversion ledger. For now it
+//! reads the stack exactly as `docker stack deploy` would and prints the ledger; nothing is written.
 
-fn main() {}
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, ValueEnum};
+use migrator::load::{self, Dialect};
+use migrator::model::Stack;
+use migrator::report::Ledger;
+
+/// Exit code for usage errors (BSD `EX_USAGE`).
+const EXIT_USAGE: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migrate",
+    version,
+    about = "Reads Docker Swarm stack files the way `docker stack deploy` does and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), target and reason.",
+    after_help = "Exit codes:\n  0   the stack was read and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key) or a file cannot be read\n  64  usage error (unknown option, missing file argument)\n\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+)]
+struct Cli {
+    /// Stack file; repeat to merge several (later files override earlier ones).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Vec<PathBuf>,
+    /// More stack files, merged after the -f files.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Which loader to imitate: swarm (`docker stack deploy`: no implicit .env, docker-cli v3.13
+    /// schema) or compose (also reads .env next to the first file, compose-spec schema).
+    #[arg(long, value_enum, default_value_t = DialectArg::Swarm)]
+    dialect: DialectArg,
+    /// File of KEY=VALUE lines for ${VAR} interpolation; repeatable, later files win, the process
+    /// environment wins over all of them.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Output format: text (aligned table per service, then counts) or json (ledger and warnings).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DialectArg {
+    Swarm,
+    Compose,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.file.is_empty() && cli.files.is_empty() {
+        let e = Cli::command().error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "no stack file given: name one with -f FILE or as an argument",
+        );
+        let _ = e.print();
+        return ExitCode::from(EXIT_USAGE);
+    }
+    init_tracing();
+    match run(&cli) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // The library's errors are one paragraph that already includes their cause.
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// parse args → env map → load → model → ledger → text.
+fn run(cli: &Cli) -> anyhow::Result<String> {
+    let opts = load::Options {
+        files: cli.file.iter().chain(&cli.files).cloned().collect(),
+        dialect: match cli.dialect {
+            DialectArg::Swarm => Dialect::Swarm,
+            DialectArg::Compose => Dialect::Compose,
+        },
+        env: environment(&cli.env_file)?,
+    };
+    let loaded = load::load(&opts)?;
+    // Building the model runs the reference and file checks even though nothing is emitted yet.
+    Stack::from_loaded(&loaded)?;
+    let ledger = Ledger::from_loaded(&loaded);
+    Ok(match cli.format {
+        Format::Json => format!("{:#}\n", ledger.to_json(&loaded.warnings)),
+        Format::Text => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            ledger.to_text()
+        }
+    })
+}
+
+/// The interpolation environment: the `--env-file`s in order, then the process environment on top
+/// (as Compose does: a variable set in the shell wins over a file).
+fn environment(env_files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for path in env_files {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot read the --env-file: {e}. Check the path.",
+                path.display()
+            )
+        })?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let Some((key, value)) = line.split_once('=') else {
+                anyhow::bail!(
+                    "{}:{}: expected KEY=VALUE in the --env-file",
+                    path.display(),
+                    n + 1
+                );
+            };
+            let value = value.trim();
+            let unquoted = ['"', '\'']
+                .iter()
+                .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+                .unwrap_or(value);
+            env.insert(key.trim().to_string(), unquoted.to_string());
+        }
+    }
+    env.extend(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
+    Ok(env)
+}

@@ -1,0 +1,269 @@
+//! The conversion ledger: one entry per key present in the input, with its status, the target it
+//! becomes and the reason, looked up in the classification table ([`crate::report::classify`]).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::load::node::{Entry as MapEntry, Node, Value};
+use crate::model::SourceKey;
+use crate::report::classify::{self, Children, Status};
+
+/// One key of the input and what happens to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Where the key was written and its dotted path.
+    pub source: SourceKey,
+    /// The service the key belongs to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The table pattern that classified it (e.g. `services.*.deploy.replicas`).
+    pub rule: String,
+    /// The status.
+    pub status: Status,
+    /// What the key becomes.
+    pub target: String,
+    /// Why, and what to do.
+    pub reason: String,
+}
+
+/// The ledger of a whole stack, in input order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Ledger {
+    /// The entries.
+    pub entries: Vec<Entry>,
+}
+
+impl Ledger {
+    /// The ledger of the loader's result.
+    pub fn from_loaded(loaded: &crate::load::Loaded) -> Self {
+        Self::from_tree(&loaded.root)
+    }
+
+    /// The ledger of a loaded (merged, normalised) tree: every mapping key, and every item of the
+    /// lists the table asks to itemise, gets one entry.
+    pub fn from_tree(root: &Node) -> Self {
+        let mut ledger = Ledger::default();
+        if let Value::Map(entries) = &root.value {
+            for e in entries {
+                ledger.visit_entry(e, "", "", None);
+            }
+        }
+        ledger
+    }
+
+    /// The ledger as JSON: `{"entries": [...], "counts": {...}, "warnings": [...]}`, each entry
+    /// with its source (`path`, `file`, `line`, `col`), `service`, `rule`, `status`, `target` and
+    /// `reason`; each warning with `path`, `file`, `line`, `col` and `message`.
+    pub fn to_json(&self, warnings: &[crate::load::Warning]) -> serde_json::Value {
+        let counts: serde_json::Map<String, serde_json::Value> = self
+            .counts()
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_string(), serde_json::Value::from(n)))
+            .collect();
+        let warnings: Vec<serde_json::Value> = warnings
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "path": w.key_path,
+                    "file": &*w.mark.file,
+                    "line": w.mark.line,
+                    "col": w.mark.col,
+                    "message": w.message,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "entries": serde_json::to_value(&self.entries).unwrap_or_default(),
+            "counts": counts,
+            "warnings": warnings,
+        })
+    }
+
+    /// How many entries have each status (every status present, possibly 0).
+    pub fn counts(&self) -> BTreeMap<Status, usize> {
+        let mut counts: BTreeMap<Status, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        for e in &self.entries {
+            *counts.entry(e.status).or_default() += 1;
+        }
+        counts
+    }
+
+    fn visit_entry(&mut self, e: &MapEntry, path: &str, pattern: &str, service: Option<&str>) {
+        let path = join(path, &e.key);
+        let pattern = if e.key.starts_with("x-") {
+            classify::EXTENSION_KEY.to_string()
+        } else {
+            join(pattern, &e.key)
+        };
+        let service = match service {
+            Some(s) => Some(s.to_string()),
+            None if pattern == "services.*" => Some(e.key.clone()),
+            None => None,
+        };
+        self.visit(&e.value, &e.key_mark, path, pattern, service);
+    }
+
+    fn visit(
+        &mut self,
+        node: &Node,
+        mark: &crate::load::node::Mark,
+        path: String,
+        pattern: String,
+        service: Option<String>,
+    ) {
+        let rule = classify::rule(&pattern);
+        let case = rule.map_or(&classify::UNCLASSIFIED, |r| r.case_for(node));
+        self.entries.push(Entry {
+            source: SourceKey::new(mark.clone(), path.clone()),
+            service: service.clone(),
+            rule: pattern.clone(),
+            status: case.status,
+            target: case.target.to_string(),
+            reason: case.reason.to_string(),
+        });
+        let Some(rule) = rule else { return };
+        let svc = service.as_deref();
+        match (rule.children, &node.value) {
+            (Children::Keys, Value::Map(entries)) => {
+                for e in entries {
+                    self.visit_entry(e, &path, &pattern, svc);
+                }
+            }
+            (Children::Names, Value::Map(entries)) => {
+                for e in entries {
+                    let name_pattern = format!("{pattern}.*");
+                    let service = match svc {
+                        Some(s) => Some(s.to_string()),
+                        None if name_pattern == "services.*" => Some(e.key.clone()),
+                        None => None,
+                    };
+                    self.visit(
+                        &e.value,
+                        &e.key_mark,
+                        join(&path, &e.key),
+                        name_pattern,
+                        service,
+                    );
+                }
+            }
+            // A list of names (service networks in short form).
+            (Children::Names, Value::Seq(items)) => {
+                for item in items {
+                    if let Value::String(name) = &item.value {
+                        let null = Node {
+                            value: Value::Null,
+                            mark: item.mark.clone(),
+                        };
+                        self.visit(
+                            &null,
+                            &item.mark,
+                            join(&path, name),
+                            format!("{pattern}.*"),
+                            service.clone(),
+                        );
+                    }
+                }
+            }
+            (Children::Items, Value::Seq(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.visit(
+                        item,
+                        &item.mark,
+                        format!("{path}[{i}]"),
+                        format!("{pattern}[]"),
+                        service.clone(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Ledger {
+    /// The ledger as a readable table: stack-level keys first, then one block per service, then
+    /// the counts by status. Columns are aligned; the reason is last so long reasons do not push
+    /// the other columns.
+    pub fn to_text(&self) -> String {
+        let mut groups: Vec<(Option<&str>, Vec<&Entry>)> = Vec::new();
+        for e in &self.entries {
+            let key = e.service.as_deref();
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(e),
+                None => groups.push((key, vec![e])),
+            }
+        }
+        // Stack-level keys (version, networks, …) first, services after, in input order.
+        groups.sort_by_key(|(k, _)| k.is_some());
+        let local = |e: &Entry| -> String {
+            match &e.service {
+                Some(s) => {
+                    let prefix = format!("services.{s}");
+                    let rest = e
+                        .source
+                        .path
+                        .strip_prefix(&prefix)
+                        .unwrap_or(&e.source.path);
+                    let rest = rest.strip_prefix('.').unwrap_or(rest);
+                    if rest.is_empty() {
+                        "(service)".to_string()
+                    } else {
+                        rest.to_string()
+                    }
+                }
+                None => e.source.path.clone(),
+            }
+        };
+        let key_w = self
+            .entries
+            .iter()
+            .map(|e| local(e).chars().count())
+            .max()
+            .unwrap_or(0);
+        let status_w = Status::ALL
+            .iter()
+            .map(|s| s.as_str().len())
+            .max()
+            .unwrap_or(0);
+        let target_w = self
+            .entries
+            .iter()
+            .map(|e| e.target.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        let mut out = String::new();
+        for (service, entries) in groups {
+            match service {
+                Some(s) => out.push_str(&format!("service {s}\n")),
+                None => out.push_str("stack\n"),
+            }
+            for e in entries {
+                let line = format!(
+                    "  {:key_w$}  {:status_w$}  {:target_w$}  {}",
+                    local(e),
+                    e.status.as_str(),
+                    e.target,
+                    e.reason
+                );
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        let counts = self.counts();
+        let total: usize = counts.values().sum();
+        let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        out.push_str(&format!("{total} keys: {}\n", parts.join(", ")));
+        out
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
