@@ -151,6 +151,7 @@ fn load_impl(opts: &Options, require_image: bool) -> Result<Loaded, Error> {
         });
     }
     let mut trees = Vec::with_capacity(opts.files.len());
+    let mut first_version: Option<String> = None;
     for file in &opts.files {
         let _span = debug_span!("load", file = %file.display()).entered();
         let text = read_limited(file)?;
@@ -164,6 +165,23 @@ fn load_impl(opts: &Options, require_image: bool) -> Result<Loaded, Error> {
             });
         }
         if opts.dialect == Dialect::Swarm {
+            // docker refuses to merge files that declare different versions.
+            let v = schema::version(&root);
+            match &first_version {
+                None => first_version = Some(v),
+                Some(f) if *f != v => {
+                    return Err(Error::Invalid {
+                        mark: root
+                            .get("version")
+                            .map_or_else(|| root.mark.clone(), |n| n.mark.clone()),
+                        key_path: "version".into(),
+                        message: format!(
+                            "version mismatched between two composefiles: {f} and {v}; use the same version: in every file"
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
             schema::check_forbidden(&root)?;
         }
         let mut interp = interpolate::Interpolator {

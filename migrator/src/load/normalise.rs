@@ -197,10 +197,25 @@ impl Normaliser<'_> {
         }) = svc.get("env_file")
         {
             for (i, f) in files.iter().enumerate() {
-                let Some(name) = f.as_str() else { continue };
+                // Compose also allows `{path, required}` entries.
+                let (name, required) = match &f.value {
+                    Value::String(s) => (s.as_str(), true),
+                    Value::Map(_) => (
+                        f.get("path").and_then(Node::as_str).unwrap_or(""),
+                        !matches!(
+                            f.get("required").map(|r| &r.value),
+                            Some(Value::Bool(false))
+                        ),
+                    ),
+                    _ => continue,
+                };
                 any = true;
                 let file = abs_path(self.base_dir, name);
-                let text = std::fs::read_to_string(&file).map_err(|e| {
+                let text = match std::fs::read_to_string(&file) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
+                    other => other,
+                };
+                let text = text.map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         Error::MissingFile {
                             mark: f.mark.clone(),

@@ -130,6 +130,15 @@ pub fn note_ignored(root: &Node, warnings: &mut Vec<Warning>) {
     }
 }
 
+/// docker/cli `schema.Version`: the `version:` value, with missing, empty or `3` meaning 3.13.
+pub fn version(root: &Node) -> String {
+    match root.get("version").and_then(|v| v.value.go_string()) {
+        None => "3.13".into(),
+        Some(v) if v.is_empty() || v == "3" => "3.13".into(),
+        Some(v) => v,
+    }
+}
+
 /// Every service of the merged tree needs an image in Swarm mode.
 pub fn check_images(root: &Node) -> Result<(), Error> {
     for svc in services(root) {
@@ -336,7 +345,12 @@ fn describe(err: &ValidationError<'_>) -> String {
                 [one] => one.clone(),
                 [init @ .., last] => format!("{} or {last}", init.join(", ")),
             };
-            format!("must be a {list}")
+            let article = if list.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            format!("must be {article} {list}")
         }
         ValidationErrorKind::Required { property } => {
             format!("{} is required", property.as_str().unwrap_or("a property"))

@@ -239,6 +239,32 @@ fn errors_carry_file_line_and_key_path() {
         assert_eq!(mark.line, 6);
     }
     assert!(matches!(load(&Options::default()), Err(Error::NoFiles)));
+
+    let a = write("v1.yml", "version: '3.8'\nservices:\n  a:\n    image: x\n");
+    let b = write("v2.yml", "services:\n  b:\n    image: y\n");
+    let err = load(&Options {
+        files: vec![a, b],
+        ..Options::default()
+    })
+    .expect_err("versions differ");
+    assert!(err.to_string().contains("3.8 and 3.13"), "{err}");
+
+    let missing = write(
+        "envfile.yml",
+        "services:\n  a:\n    image: x\n    env_file: [nope.env]\n",
+    );
+    let err = load(&opts(missing)).expect_err("missing env file");
+    assert!(matches!(err, Error::MissingFile { .. }), "{err}");
+    let optional = write(
+        "optional.yml",
+        "services:\n  a:\n    image: x\n    env_file: [{path: nope.env, required: false}]\n",
+    );
+    load(&Options {
+        files: vec![optional],
+        dialect: Dialect::Compose,
+        env: BTreeMap::new(),
+    })
+    .expect("optional env_file may be missing in compose");
 }
 
 // ---- oracle: `docker stack config` ----
