@@ -2,6 +2,7 @@
 //! wire these pieces to the network; rules and tables are in `docs/transcoding.md`.
 
 pub mod frame;
+pub mod json;
 pub mod route;
 pub mod status;
 pub mod template;
