@@ -1,6 +1,23 @@
 //! Load stage: reads one or more stack files into one merged, interpolated and schema-validated
 //! YAML tree whose nodes remember where they were written.
 //! The order follows docker/cli's loader: parse → interpolate → cast → validate → normalise → merge.
+//!
+//! The tree has the shape `docker stack config` prints (checked against it in the tests), so the
+//! model can read long syntax only:
+//! - `ports`: list of maps `{mode: ingress, target, published?, protocol}` (short syntax expanded,
+//!   ranges one entry each); long-syntax entries stay as written (no `mode` added).
+//! - `volumes`: list of `{type, source?, target, read_only?, bind?, volume?, …}`; bind sources are
+//!   absolute (`~` expanded from `HOME` of the environment map).
+//! - `environment`: map, `env_file` contents merged in (entries marked with the env file's own
+//!   file and line); `null` for `KEY` without a value. `labels`, `deploy.labels`, `build.labels`,
+//!   `sysctls`, `logging.options`, `driver_opts`: maps of strings.
+//! - `secrets`/`configs` of a service: lists of maps with `source`; `command`/`entrypoint`: lists;
+//!   `healthcheck.test` string → `[CMD-SHELL, s]`; `networks` list → map of `null`;
+//!   `extra_hosts` → list of `host:ip`; `dns`, `dns_search`, `tmpfs`, `env_file` → lists;
+//!   `expose` → strings; `build` string → `{context}`.
+//! - Top-level networks/volumes/secrets/configs: `null` → `{}`; `external: {name}` → `name` +
+//!   `external: true`; external objects get `name` = their key; secret/config `file` absolute.
+//! - Kept as written: durations (`10s`), byte sizes (`50M`), `cpus`, `version`, `x-` extensions.
 
 mod dotenv;
 mod interpolate;

@@ -220,3 +220,25 @@ pub fn go_float(f: f64) -> String {
     }
     format!("{f}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_go_fmt_sprint() {
+        // Checked against label values printed by `docker stack config`.
+        assert_eq!(go_float(1e6), "1e+06");
+        assert_eq!(go_float(1e20), "1e+20");
+        assert_eq!(go_float(0.1), "0.1");
+        assert_eq!(go_float(1000.0), "1000");
+        assert_eq!(go_float(100000.0), "100000");
+        assert_eq!(go_float(1234567.0), "1.234567e+06");
+        assert_eq!(go_float(0.0001), "0.0001");
+        assert_eq!(go_float(0.00001), "1e-05");
+        assert_eq!(go_float(-2.5), "-2.5");
+        assert_eq!(Value::Int(42).go_string().as_deref(), Some("42"));
+        assert_eq!(Value::Bool(true).go_string().as_deref(), Some("true"));
+        assert_eq!(Value::Null.go_string(), None);
+    }
+}
