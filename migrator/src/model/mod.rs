@@ -241,3 +241,6 @@ impl Stack {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
