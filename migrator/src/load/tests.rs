@@ -549,18 +549,42 @@ fn matches_docker_stack_config_on_shared_fixtures() {
     );
 }
 
+/// Environment of the interpolation fixture (`tests/fixtures/load/interp`).
+const INTERP_ENV: &[(&str, &str)] = &[
+    ("HOME", "/home/u"),
+    ("TAG", "1.25"),
+    ("REPLICAS", "3"),
+    ("PAR", "2"),
+    ("RATIO", "0.5"),
+    ("MAXR", "4"),
+    ("RO", "yes"),
+    ("TTY", "on"),
+    ("PLAIN", "p"),
+    ("FROM_ENV", "fe"),
+    ("EMPTY_TAKES_ENV", "e"),
+    ("SET", "s"),
+    ("PUB", "8080"),
+    ("T", "443"),
+    ("PUB2", "8443"),
+    ("RETRIES", "5"),
+    ("NOFILE", "1024"),
+    ("EXT", "true"),
+];
+
 #[test]
 fn own_fixtures_match_docker_stack_config() {
     if !docker_available() {
         println!("docker CLI not found; skipping");
         return;
     }
-    let e = env(&[("HOME", "/root")]);
-    let cases: &[(&str, &[&str])] = &[
-        ("short", &["stack.yml"]),
-        ("merge", &["base.yml", "override.yml"]),
+    let home = [("HOME", "/root")];
+    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+        ("short", &["stack.yml"], &home),
+        ("merge", &["base.yml", "override.yml"], &home),
+        ("interp", &["stack.yml"], INTERP_ENV),
     ];
-    for (dir, files) in cases {
+    for (dir, files, vars) in cases {
+        let e = env(vars);
         let dir = fixture(dir);
         let Some(expected) = docker_config(&dir, files, &e) else {
             panic!("docker rejects our own fixture {files:?}");
@@ -576,6 +600,29 @@ fn own_fixtures_match_docker_stack_config() {
         );
         assert!(d.is_empty(), "{files:?}:\n{}", d.join("\n"));
     }
+}
+
+#[test]
+fn interpolation_casts_and_warns() {
+    let loaded = load(&Options {
+        files: vec![fixture("interp/stack.yml")],
+        dialect: Dialect::Swarm,
+        env: env(INTERP_ENV),
+    })
+    .expect("loads");
+    let web = loaded.root.to_json()["services"]["web"].clone();
+    assert_eq!(web["deploy"]["replicas"], 3);
+    assert_eq!(web["deploy"]["update_config"]["max_failure_ratio"], 0.5);
+    assert_eq!(web["read_only"], true);
+    assert_eq!(web["tty"], true);
+    assert_eq!(web["labels"]["c"], "${B:-c}");
+    assert_eq!(web["environment"]["ESC"], "$NOT");
+    // Every unset variable here has a default: no warning.
+    assert!(
+        loaded.warnings.iter().all(|w| !w.message.contains("UNSET")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
