@@ -1706,3 +1706,165 @@ fn section_of(key: &str) -> &'static str {
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+
+    /// Every key pattern the docker-cli v3.13 schema allows, as table patterns.
+    fn schema_patterns(schema: &serde_json::Value) -> Vec<String> {
+        let defs = &schema["definitions"];
+        let props = |v: &serde_json::Value| -> Vec<String> {
+            v["properties"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        out.extend(props(schema));
+        for k in props(&defs["service"]) {
+            out.push(format!("services.*.{k}"));
+        }
+        for k in props(&defs["deployment"]) {
+            out.push(format!("services.*.deploy.{k}"));
+        }
+        for sub in [
+            "update_config",
+            "rollback_config",
+            "restart_policy",
+            "placement",
+        ] {
+            for k in props(&defs["deployment"]["properties"][sub]) {
+                out.push(format!("services.*.deploy.{sub}.{k}"));
+            }
+        }
+        for sub in ["limits", "reservations"] {
+            for k in props(&defs["deployment"]["properties"]["resources"]["properties"][sub]) {
+                out.push(format!("services.*.deploy.resources.{sub}.{k}"));
+            }
+        }
+        for k in props(&defs["healthcheck"]) {
+            out.push(format!("services.*.healthcheck.{k}"));
+        }
+        let attachment = &defs["service"]["properties"]["networks"]["oneOf"][1]["patternProperties"]
+            ["^[a-zA-Z0-9._-]+$"]["oneOf"][0];
+        for k in props(attachment) {
+            out.push(format!("services.*.networks.*.{k}"));
+        }
+        for (def, section) in [
+            ("network", "networks"),
+            ("volume", "volumes"),
+            ("secret", "secrets"),
+            ("config", "configs"),
+        ] {
+            for k in props(&defs[def]) {
+                out.push(format!("{section}.*.{k}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_schema_key_has_a_row() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/schemas/docker-cli__config_schema_v3.13.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            println!(
+                "{} is absent: skipping the schema coverage check",
+                path.display()
+            );
+            return;
+        };
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+        let patterns = schema_patterns(&schema);
+        let services = patterns
+            .iter()
+            .filter(|p| p.matches('.').count() == 2 && p.starts_with("services.*."))
+            .count();
+        let deploy = patterns
+            .iter()
+            .filter(|p| p.starts_with("services.*.deploy.") && p.matches('.').count() == 3)
+            .count();
+        assert_eq!(
+            (services, deploy),
+            (53, 9),
+            "the schema's service and deploy keys"
+        );
+        let missing: Vec<&String> = patterns.iter().filter(|p| rule(p).is_none()).collect();
+        assert!(
+            missing.is_empty(),
+            "schema keys without a classification row: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn rows_are_unique_and_end_with_a_default() {
+        let mut seen = BTreeSet::new();
+        for r in TABLE {
+            assert!(seen.insert(r.key), "duplicate row {}", r.key);
+            let last = r.cases.last().expect("a row has cases");
+            assert!(
+                last.when.is_empty(),
+                "{}: the last case must apply otherwise",
+                r.key
+            );
+            assert!(
+                r.cases[..r.cases.len() - 1]
+                    .iter()
+                    .all(|c| !c.when.is_empty()),
+                "{}: only the last case may be unconditional",
+                r.key
+            );
+            for c in r.cases {
+                assert!(
+                    !c.reason.is_empty() && !c.target.is_empty(),
+                    "{}: target and reason are required",
+                    r.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parents_of_descending_rows_exist() {
+        // A row below another is only reached when its parent descends.
+        for r in TABLE {
+            let parent = r
+                .key
+                .strip_suffix("[]")
+                .map(str::to_string)
+                .or_else(|| r.key.rsplit_once('.').map(|(p, _)| p.to_string()));
+            if let Some(parent) = parent {
+                if r.key == EXTENSION_KEY {
+                    continue;
+                }
+                let p =
+                    rule(&parent).unwrap_or_else(|| panic!("{}: no parent row {parent}", r.key));
+                assert_ne!(
+                    p.children,
+                    Children::Leaf,
+                    "{}: parent {parent} does not descend",
+                    r.key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conversion_doc() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/conversion.md");
+        let rendered = render_markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &rendered).expect("write docs/conversion.md");
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == rendered,
+            "docs/conversion.md differs from the classification table; regenerate it with:\n    UPDATE_DOCS=1 cargo test -p migrator conversion_doc"
+        );
+    }
+}

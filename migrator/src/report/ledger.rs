@@ -91,11 +91,19 @@ impl Ledger {
 
     fn visit_entry(&mut self, e: &MapEntry, path: &str, pattern: &str, service: Option<&str>) {
         let path = join(path, &e.key);
-        let pattern = if e.key.starts_with("x-") {
+        let specific = join(pattern, &e.key);
+        // `x-` fields are extensions anywhere, unless the schema gives one a meaning
+        // (`volumes.*.x-cluster-spec`).
+        let pattern = if e.key.starts_with("x-") && classify::rule(&specific).is_none() {
             classify::EXTENSION_KEY.to_string()
         } else {
-            join(pattern, &e.key)
+            specific
         };
+        // The loader adds `name` (external objects) and `file` (docker's empty-file quirk) the way
+        // docker normalises them; such keys were not written, and carry their value's mark.
+        if e.key_mark == e.value.mark && SYNTHESISED.contains(&pattern.as_str()) {
+            return;
+        }
         let service = match service {
             Some(s) => Some(s.to_string()),
             None if pattern == "services.*" => Some(e.key.clone()),
@@ -260,6 +268,16 @@ impl Ledger {
     }
 }
 
+/// Keys the loader may add while normalising (see [`Ledger::from_tree`]).
+const SYNTHESISED: &[&str] = &[
+    "networks.*.name",
+    "volumes.*.name",
+    "secrets.*.name",
+    "configs.*.name",
+    "secrets.*.file",
+    "configs.*.file",
+];
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -267,3 +285,6 @@ fn join(path: &str, key: &str) -> String {
         format!("{path}.{key}")
     }
 }
+
+#[cfg(test)]
+mod tests;
