@@ -81,7 +81,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -465,4 +465,598 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
 /// like `/eureka/apps`: the path is normalised before routing.
 pub fn service(state: ApiState, request_timeout: Duration) -> NormalizePath<Router> {
     NormalizePathLayer::trim_trailing_slash().layer(router(state, request_timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthConfig, BasicAuth, MeshService, Secret};
+    use crate::eureka::clock::ManualClock;
+    use crate::eureka::mesh::{self, Advertise};
+    use crate::eureka::registry::Settings;
+    use crate::metrics::Metrics;
+    use axum::body::Body;
+    use http::Request as HttpRequest;
+    use std::sync::atomic::Ordering;
+    use tower::ServiceExt as _;
+
+    const T0: u64 = 1_700_000_000_000;
+    const PY_BODY: &str = r#"{"instance":{"instanceId":"127.0.0.1:py-legacy-svc:9090","hostName":"127.0.0.1","app":"PY-LEGACY-SVC","ipAddr":"127.0.0.1","port":{"$":9090,"@enabled":"true"},"securePort":{"$":9443,"@enabled":"false"},"countryId":1,"dataCenterInfo":{"@class":"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo","name":"MyOwn"},"leaseInfo":{"renewalIntervalInSecs":2,"durationInSecs":90},"metadata":{"management.port":"9090"},"vipAddress":"py-legacy-svc","status":"UP","overriddenstatus":"UNKNOWN","lastDirtyTimestamp":"1795299938468"}}"#;
+
+    struct Harness {
+        svc: NormalizePath<Router>,
+        registry: Arc<Registry>,
+    }
+
+    fn harness(auth: AuthConfig, max_body_bytes: usize) -> Harness {
+        let clock = Arc::new(ManualClock::new(T0));
+        let registry = Arc::new(Registry::new(
+            Settings::default(),
+            clock.clone(),
+            Arc::new(Metrics::default()),
+        ));
+        let state = ApiState {
+            registry: registry.clone(),
+            cache: Arc::new(Cache::new(0, clock)),
+            auth: Arc::new(Auth::new(&auth)),
+            max_body_bytes,
+        };
+        Harness {
+            svc: service(state, Duration::from_secs(30)),
+            registry,
+        }
+    }
+
+    fn open() -> Harness {
+        harness(AuthConfig::default(), 64 * 1024)
+    }
+
+    impl Harness {
+        async fn call(&self, req: HttpRequest<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+            let resp = self.svc.clone().oneshot(req).await.expect("infallible");
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            (status, headers, body.to_vec())
+        }
+
+        async fn send(
+            &self,
+            method: &str,
+            uri: &str,
+            headers: &[(&str, &str)],
+            body: impl Into<Body>,
+        ) -> (StatusCode, Vec<u8>) {
+            let mut b = HttpRequest::builder().method(method).uri(uri);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            let (status, _, body) = self.call(b.body(body.into()).expect("request")).await;
+            (status, body)
+        }
+
+        async fn register_py(&self) -> StatusCode {
+            self.send(
+                "POST",
+                "/eureka/apps/PY-LEGACY-SVC",
+                &[("content-type", "application/json")],
+                PY_BODY,
+            )
+            .await
+            .0
+        }
+
+        fn instances(&self) -> usize {
+            self.registry
+                .applications()
+                .1
+                .applications
+                .iter()
+                .map(|a| a.instances.len())
+                .sum()
+        }
+    }
+
+    fn without(field: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(PY_BODY).expect("json");
+        if let Some(m) = v["instance"].as_object_mut() {
+            m.remove(field);
+        }
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn register_heartbeat_cancel_cycle() {
+        let h = open();
+        assert_eq!(h.register_py().await, StatusCode::NO_CONTENT);
+        // py-eureka-client percent-encodes the `:` of its instance id.
+        let id = "127.0.0.1%3Apy-legacy-svc%3A9090";
+        let renew =
+            format!("/eureka/apps/PY-LEGACY-SVC/{id}?status=UP&lastDirtyTimestamp=1795299938468");
+        assert_eq!(
+            h.send("PUT", &renew, &[], Body::empty()).await.0,
+            StatusCode::OK
+        );
+        let newer =
+            format!("/eureka/apps/PY-LEGACY-SVC/{id}?status=UP&lastDirtyTimestamp=1795299938469");
+        assert_eq!(
+            h.send("PUT", &newer, &[], Body::empty()).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let bad = format!("/eureka/apps/PY-LEGACY-SVC/{id}?lastDirtyTimestamp=soon");
+        assert_eq!(
+            h.send("PUT", &bad, &[], Body::empty()).await.0,
+            StatusCode::BAD_REQUEST
+        );
+        // Lower-case app in the path, v2 prefix, trailing slash.
+        let (status, body) = h
+            .send(
+                "GET",
+                &format!("/eureka/v2/apps/py-legacy-svc/{id}/"),
+                &[("accept", "application/json")],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["instance"]["instanceId"], "127.0.0.1:py-legacy-svc:9090");
+        let (status, _) = h
+            .send(
+                "GET",
+                "/eureka/instances/127.0.0.1:py-legacy-svc:9090",
+                &[],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            h.send(
+                "DELETE",
+                &format!("/eureka/apps/PY-LEGACY-SVC/{id}"),
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            h.send(
+                "DELETE",
+                &format!("/eureka/apps/PY-LEGACY-SVC/{id}"),
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            h.send("PUT", &renew, &[], Body::empty()).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(h.instances(), 0);
+    }
+
+    #[tokio::test]
+    async fn format_follows_accept_and_gzip_follows_accept_encoding() {
+        let h = open();
+        h.register_py().await;
+        let (status, body) = h.send("GET", "/eureka/apps/", &[], Body::empty()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with(b"<applications>"), "no Accept means XML");
+        let (_, body) = h
+            .send("GET", "/eureka/apps", &[("accept", "*/*")], Body::empty())
+            .await;
+        assert!(body.starts_with(b"<applications>"));
+        let (_, body) = h
+            .send(
+                "GET",
+                "/eureka/apps",
+                &[("accept", "application/json")],
+                Body::empty(),
+            )
+            .await;
+        assert!(body.starts_with(br#"{"applications":"#));
+        let req = HttpRequest::get("/eureka/apps/delta")
+            .header("accept", "application/json")
+            .header("accept-encoding", "gzip, deflate")
+            .body(Body::empty())
+            .expect("request");
+        let (status, headers, body) = h.call(req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()),
+            Some(&b"gzip"[..])
+        );
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut plain)
+            .expect("gunzip");
+        assert!(plain.contains(r#""actionType":"ADDED""#));
+    }
+
+    #[tokio::test]
+    async fn cache_hits_until_the_registry_changes() {
+        let h = open();
+        let m = h.registry.metrics().clone();
+        h.send("GET", "/eureka/apps", &[], Body::empty()).await;
+        h.send("GET", "/eureka/apps", &[], Body::empty()).await;
+        assert_eq!(
+            (
+                m.cache_misses.load(Ordering::Relaxed),
+                m.cache_hits.load(Ordering::Relaxed)
+            ),
+            (1, 1)
+        );
+        h.register_py().await;
+        let (_, body) = h.send("GET", "/eureka/apps", &[], Body::empty()).await;
+        assert_eq!(m.cache_misses.load(Ordering::Relaxed), 2);
+        assert!(String::from_utf8_lossy(&body).contains("PY-LEGACY-SVC"));
+    }
+
+    #[tokio::test]
+    async fn xml_register_body_is_accepted() {
+        let h = open();
+        let body = r#"<instance><instanceId>x1</instanceId><hostName>h</hostName><app>XAPP</app><ipAddr>10.0.0.1</ipAddr>
+            <status>UP</status><port enabled="true">8080</port>
+            <dataCenterInfo class="com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"><name>MyOwn</name></dataCenterInfo>
+            <metadata class="java.util.Collections$EmptyMap"/><vipAddress>xapp</vipAddress></instance>"#;
+        let (status, _) = h
+            .send(
+                "POST",
+                "/eureka/apps/XAPP",
+                &[("content-type", "application/xml")],
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = h
+            .send(
+                "GET",
+                "/eureka/vips/xapp",
+                &[("accept", "application/json")],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&body).contains(r#""instanceId":"x1""#));
+        assert_eq!(
+            h.send("GET", "/eureka/svips/xapp", &[], Body::empty())
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            h.send("GET", "/eureka/apps/NOPE", &[], Body::empty())
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_register_bodies_are_400_and_change_nothing() {
+        let h = open();
+        let generation = h.registry.generation();
+        let json = [("content-type", "application/json")];
+        let cases: Vec<(String, &str)> = vec![
+            ("{\"instance\":".to_owned(), "malformed JSON"),
+            ("<instance><app>X</instance>".to_owned(), "malformed XML"),
+            (without("dataCenterInfo"), "Missing dataCenterInfo"),
+            (
+                without("hostName").replace("\"instanceId\":\"127.0.0.1:py-legacy-svc:9090\",", ""),
+                "Missing instanceId",
+            ),
+            (without("hostName"), "Missing hostname"),
+            (without("ipAddr"), "Missing ip address"),
+            (without("app"), "Missing appName"),
+            (
+                PY_BODY.replace("\"name\":\"MyOwn\"", "\"nom\":\"MyOwn\""),
+                "Missing dataCenterInfo Name",
+            ),
+            (
+                PY_BODY.replace("\"$\":9090", "\"$\":\"ninety\""),
+                "not a number",
+            ),
+        ];
+        for (body, expected) in cases {
+            let ct = if body.starts_with('<') {
+                [("content-type", "application/xml")]
+            } else {
+                json
+            };
+            let (status, msg) = h
+                .send("POST", "/eureka/apps/PY-LEGACY-SVC", &ct, body)
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{expected}");
+            let msg = String::from_utf8_lossy(&msg);
+            assert!(msg.contains(expected), "{expected}: got {msg}");
+        }
+        let (status, msg) = h
+            .send("POST", "/eureka/apps/OTHER-APP", &json, PY_BODY)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            String::from_utf8_lossy(&msg),
+            "Mismatched appName, expecting OTHER-APP but was PY-LEGACY-SVC"
+        );
+        assert_eq!(h.registry.generation(), generation);
+        assert_eq!(h.instances(), 0);
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_413_and_changes_nothing() {
+        let h = harness(AuthConfig::default(), 256);
+        let (status, _) = h
+            .send(
+                "POST",
+                "/eureka/apps/PY-LEGACY-SVC",
+                &[("content-type", "application/json")],
+                PY_BODY,
+            )
+            .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(h.instances(), 0);
+        // A small gzip body that inflates past the limit is refused too.
+        let big = format!(
+            "{{\"instance\":{{\"hostName\":\"{}\"}}}}",
+            "x".repeat(10_000)
+        );
+        let gz = crate::eureka::cache::gzip(big.as_bytes());
+        assert!(gz.len() < 256);
+        let (status, _) = h
+            .send(
+                "POST",
+                "/eureka/apps/A",
+                &[
+                    ("content-type", "application/json"),
+                    ("content-encoding", "gzip"),
+                ],
+                gz,
+            )
+            .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(h.instances(), 0);
+    }
+
+    #[tokio::test]
+    async fn writes_need_credentials_when_configured() {
+        let auth = AuthConfig {
+            basic: Some(BasicAuth {
+                username: "eureka".into(),
+                password: Secret::new("s3cret"),
+            }),
+            bearer_token: Some(Secret::new("tok")),
+            protect_reads: false,
+        };
+        let h = harness(auth.clone(), 64 * 1024);
+        let json = ("content-type", "application/json");
+        let (status, _) = h
+            .send("POST", "/eureka/apps/PY-LEGACY-SVC", &[json], PY_BODY)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = h
+            .send(
+                "POST",
+                "/eureka/apps/PY-LEGACY-SVC",
+                &[json, ("authorization", "Basic ZXVyZWthOndyb25n")],
+                PY_BODY,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(h.instances(), 0);
+        for (method, uri) in [
+            ("PUT", "/eureka/apps/PY-LEGACY-SVC/x"),
+            ("DELETE", "/eureka/apps/PY-LEGACY-SVC/x"),
+            ("PUT", "/eureka/apps/PY-LEGACY-SVC/x/status?value=UP"),
+            ("PUT", "/eureka/apps/PY-LEGACY-SVC/x/metadata?a=b"),
+        ] {
+            assert_eq!(
+                h.send(method, uri, &[], Body::empty()).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{method} {uri}"
+            );
+        }
+        // eureka:s3cret
+        let (status, _) = h
+            .send(
+                "POST",
+                "/eureka/apps/PY-LEGACY-SVC",
+                &[json, ("authorization", "Basic ZXVyZWthOnMzY3JldA==")],
+                PY_BODY,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = h
+            .send(
+                "DELETE",
+                "/eureka/apps/PY-LEGACY-SVC/127.0.0.1:py-legacy-svc:9090",
+                &[("authorization", "Bearer tok")],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            h.send("GET", "/eureka/apps", &[], Body::empty()).await.0,
+            StatusCode::OK
+        );
+        let locked = harness(
+            AuthConfig {
+                protect_reads: true,
+                ..auth
+            },
+            64 * 1024,
+        );
+        assert_eq!(
+            locked
+                .send("GET", "/eureka/apps", &[], Body::empty())
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            locked
+                .send(
+                    "GET",
+                    "/eureka/apps",
+                    &[("authorization", "Bearer tok")],
+                    Body::empty()
+                )
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn status_override_and_metadata_endpoints() {
+        let h = open();
+        h.register_py().await;
+        let base = "/eureka/apps/PY-LEGACY-SVC/127.0.0.1:py-legacy-svc:9090";
+        assert_eq!(
+            h.send("PUT", &format!("{base}/status"), &[], Body::empty())
+                .await
+                .0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            h.send(
+                "PUT",
+                &format!("{base}/status?value=OUT_OF_SERVICE"),
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        let (_, body) = h
+            .send(
+                "GET",
+                "/eureka/apps/PY-LEGACY-SVC",
+                &[("accept", "application/json")],
+                Body::empty(),
+            )
+            .await;
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["application"]["instance"][0]["status"], "OUT_OF_SERVICE");
+        assert_eq!(
+            v["application"]["instance"][0]["overriddenStatus"],
+            "OUT_OF_SERVICE"
+        );
+        assert_eq!(
+            h.send(
+                "DELETE",
+                &format!("{base}/status?value=UP"),
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            h.send(
+                "PUT",
+                &format!("{base}/metadata?team=payments&team=ignored"),
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        let got = h
+            .registry
+            .instance("PY-LEGACY-SVC", "127.0.0.1:py-legacy-svc:9090")
+            .expect("instance");
+        assert_eq!(got.status, Status::Up);
+        assert_eq!(
+            got.metadata.get("team").map(String::as_str),
+            Some("payments")
+        );
+        assert_eq!(
+            h.send(
+                "PUT",
+                "/eureka/apps/PY-LEGACY-SVC/nope/status?value=UP",
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            h.send(
+                "PUT",
+                "/eureka/apps/PY-LEGACY-SVC/nope/metadata?a=b",
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    /// A mesh service seen through the API is exactly the synthetic response both real clients
+    /// parsed (same instance, same timestamps).
+    #[tokio::test]
+    async fn mesh_service_output_matches_the_synthetic_responses() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/reference/eureka");
+        if !dir.is_dir() {
+            println!("skipping: {} not found", dir.display());
+            return;
+        }
+        let h = open();
+        let at = Advertise {
+            host: "10.0.0.7".into(),
+            port: 8080,
+        };
+        let svc = MeshService {
+            app: "mesh-order".into(),
+            vip_address: "mesh-order".into(),
+            ..MeshService::default()
+        };
+        h.registry
+            .sync_mesh(vec![mesh::instance_for(&svc, &at, T0)]);
+        let (_, xml_body) = h.send("GET", "/eureka/apps/", &[], Body::empty()).await;
+        let expected_xml = std::fs::read(dir.join("synthetic-get-apps.response.xml")).expect("xml");
+        assert_eq!(
+            String::from_utf8_lossy(&xml_body),
+            String::from_utf8_lossy(&expected_xml)
+        );
+        let (_, json_body) = h
+            .send(
+                "GET",
+                "/eureka/apps/",
+                &[("accept", "application/json")],
+                Body::empty(),
+            )
+            .await;
+        let expected: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("synthetic-get-apps.response.json")).expect("json"),
+        )
+        .expect("json");
+        assert_eq!(
+            String::from_utf8_lossy(&json_body),
+            serde_json::to_string(&expected).expect("compact")
+        );
+        // Mesh instances are not leases: legacy writes do not touch them.
+        assert_eq!(
+            h.send(
+                "DELETE",
+                "/eureka/apps/MESH-ORDER/10.0.0.7:mesh-order:8080",
+                &[],
+                Body::empty()
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+    }
 }

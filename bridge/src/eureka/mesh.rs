@@ -79,9 +79,8 @@ pub fn instance_for(service: &MeshService, at: &Advertise, since: u64) -> Instan
             service_up_timestamp: since,
             ..LeaseInfo::default()
         }),
-        metadata: [("bridge.origin".to_owned(), "mesh".to_owned())]
-            .into_iter()
-            .collect(),
+        // Empty like a plain Spring instance; the admin dump tells mesh and legacy apart.
+        metadata: Default::default(),
         app_group_name: None,
         home_page_url: Some(format!("{base}/")),
         status_page_url: Some(format!("{base}/actuator/info")),
