@@ -488,7 +488,7 @@ fn apply_query(
     let pairs = parse_query(query, options.query_plus_as_space);
     let mut seen: Vec<(Vec<String>, String)> = Vec::new();
     for (name, value) in pairs {
-        if options.ignored_query_parameters.iter().any(|i| *i == name) {
+        if options.ignored_query_parameters.contains(&name) {
             continue;
         }
         let unknown = || -> Result<(), Error> {

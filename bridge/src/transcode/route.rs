@@ -581,7 +581,8 @@ mod tests {
         };
         let t = Table::from_pool(&pool, &Options::default()).expect("table builds");
         use http::Method as M;
-        let cases: Vec<(M, &str, Option<(&str, Vec<(String, String)>)>)> = vec![
+        type Case<'a> = (M, &'a str, Option<(&'a str, Vec<(String, String)>)>);
+        let cases: Vec<Case> = vec![
             (
                 M::GET,
                 "/v1/orders/42",

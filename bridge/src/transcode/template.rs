@@ -539,7 +539,13 @@ mod tests {
     fn grammar_accepts_every_form() {
         use Segment::*;
         let lit = |s: &str| Literal(s.into());
-        let cases: &[(&str, Vec<Segment>, Vec<(&str, usize, usize)>, Option<&str>)] = &[
+        type Case<'a> = (
+            &'a str,
+            Vec<Segment>,
+            Vec<(&'a str, usize, usize)>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             ("/", vec![], vec![], None),
             (
                 "/v1/messages",
