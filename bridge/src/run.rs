@@ -294,3 +294,91 @@ async fn follow_mesh(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    async fn http(addr: SocketAddr, request: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "response within 10 s");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        c.apply_env([
+            ("BRIDGE_EUREKA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("BRIDGE_ADMIN_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ])
+        .expect("overrides");
+        c.mesh_services = vec![crate::config::MeshService {
+            app: "mesh-order".into(),
+            ..Default::default()
+        }];
+        c
+    }
+
+    #[tokio::test]
+    async fn serves_on_port_zero_and_shuts_down() {
+        let running = start(config()).await.expect("starts");
+        let (eureka, admin) = (running.eureka_addr(), running.admin_addr());
+        assert_ne!(eureka.port(), 0);
+        let resp = http(
+            eureka,
+            "GET /eureka/apps/ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(resp.contains("<name>MESH-ORDER</name>"), "{resp}");
+        let resp = http(
+            admin,
+            "GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        let resp = http(
+            admin,
+            "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(
+            resp.contains("bridge_eureka_cache_misses_total 1"),
+            "{resp}"
+        );
+        assert!(
+            resp.contains("bridge_eureka_instances{source=\"mesh\"} 1"),
+            "{resp}"
+        );
+        let resp = http(
+            admin,
+            "GET /registry HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.contains("\"origin\":\"mesh\""), "{resp}");
+        // A request head over limits.max_header_bytes is refused by hyper.
+        let big = format!(
+            "GET /eureka/apps HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "a".repeat(40_000)
+        );
+        let resp = http(eureka, &big).await;
+        assert!(
+            resp.is_empty() || resp.starts_with("HTTP/1.1 431"),
+            "{resp}"
+        );
+        running.shutdown().await.expect("clean shutdown");
+        assert!(TcpStream::connect(eureka).await.is_err(), "listener closed");
+    }
+
+    #[tokio::test]
+    async fn bad_config_is_rejected_before_binding() {
+        let mut c = config();
+        c.eureka.renewal_percent_threshold = 2.0;
+        assert!(matches!(start(c).await, Err(Error::InvalidConfig { .. })));
+    }
+}
