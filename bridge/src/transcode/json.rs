@@ -167,8 +167,64 @@ pub fn request(
     body: &[u8],
     options: &RequestOptions,
 ) -> Result<DynamicMessage, Error> {
-    let desc = m.method.input();
-    let mut msg = body_message(&desc, &m.body, body, options)?;
+    let value = parse_body(body)?;
+    let msg = body_message(&m.method.input(), &m.body, value, options)?;
+    complete(msg, m, query, options)
+}
+
+/// [`request`], encoded as protobuf bytes for the gRPC call.
+pub fn request_bytes(
+    m: &Match,
+    query: Option<&str>,
+    body: &[u8],
+    options: &RequestOptions,
+) -> Result<Vec<u8>, Error> {
+    request(m, query, body, options).map(|msg| msg.encode_to_vec())
+}
+
+/// The messages of a client-streaming call: the body is a JSON array with one element per
+/// message (a single object is one message), as Envoy's transcoder reads streamed requests.
+/// Path bindings and query parameters apply to every message. Error paths start with `[i]`.
+pub fn request_stream(
+    m: &Match,
+    query: Option<&str>,
+    body: &[u8],
+    options: &RequestOptions,
+) -> Result<Vec<DynamicMessage>, Error> {
+    let items = match parse_body(body)? {
+        None => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items,
+        Some(one) => vec![one],
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let msg = body_message(&m.method.input(), &m.body, Some(item), options).map_err(
+                |e| match e {
+                    Error::Body { field, message } => Error::Body {
+                        field: if field == "." {
+                            format!("[{i}]")
+                        } else {
+                            format!("[{i}].{field}")
+                        },
+                        message,
+                    },
+                    other => other,
+                },
+            )?;
+            complete(msg, m, query, options)
+        })
+        .collect()
+}
+
+/// Adds path bindings and query parameters to a message built from the body.
+fn complete(
+    mut msg: DynamicMessage,
+    m: &Match,
+    query: Option<&str>,
+    options: &RequestOptions,
+) -> Result<DynamicMessage, Error> {
     for (field, value) in &m.bindings {
         let path_err = |message: String| Error::Path {
             field: field.to_string(),
@@ -183,8 +239,7 @@ pub fn request(
             }
             continue;
         }
-        let leaf = walk_mut(&mut msg, field.parts(), false).map_err(path_err)?;
-        let (target, fd) = leaf;
+        let (target, fd) = walk_mut(&mut msg, field.parts(), false).map_err(path_err)?;
         let v = parse_value(&fd, value).map_err(path_err)?;
         target.set_field(&fd, v);
     }
@@ -194,31 +249,29 @@ pub fn request(
     Ok(msg)
 }
 
-/// [`request`], encoded as protobuf bytes for the gRPC call.
-pub fn request_bytes(
-    m: &Match,
-    query: Option<&str>,
-    body: &[u8],
-    options: &RequestOptions,
-) -> Result<Vec<u8>, Error> {
-    request(m, query, body, options).map(|msg| msg.encode_to_vec())
+/// Parses a body; `None` when it is empty or blank (no body sent).
+fn parse_body(body: &[u8]) -> Result<Option<serde_json::Value>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| Error::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        })
 }
 
 fn body_message(
     desc: &MessageDescriptor,
     rule: &BodyRule,
-    body: &[u8],
+    value: Option<serde_json::Value>,
     options: &RequestOptions,
 ) -> Result<DynamicMessage, Error> {
-    let blank = body.iter().all(u8::is_ascii_whitespace);
-    if blank {
+    let Some(value) = value else {
         return Ok(DynamicMessage::new(desc.clone()));
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
-    })?;
+    };
     let value = match rule {
         BodyRule::None => return Err(Error::UnexpectedBody),
         BodyRule::Whole => value,
@@ -1156,6 +1209,56 @@ mod tests {
                 .http_status(),
             400
         );
+    }
+
+    #[test]
+    fn client_stream_bodies() {
+        let Some(pool) = pool("demo/shop.proto") else {
+            return;
+        };
+        let rules = [crate::transcode::route::Rule {
+            selector: "demo.shop.v1.Orders.CancelOrder".into(),
+            verb: "POST".into(),
+            path: "/bulk/{order_id}".into(),
+            body: "*".into(),
+            response_body: String::new(),
+        }];
+        let t = Table::from_rules(&pool, &rules, &Options::default()).expect("table");
+        let m = t.find(&http::Method::POST, "/bulk/7").expect("route");
+        let o = RequestOptions::default();
+        let msgs = request_stream(
+            &m,
+            None,
+            br#"[{"reason":"a","notify":true},{"reason":"b"}]"#,
+            &o,
+        )
+        .expect("ok");
+        let got: Vec<serde_json::Value> = msgs
+            .iter()
+            .map(|x| serde_json::to_value(x).expect("json"))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                json!({"orderId": "7", "reason": "a", "notify": true}),
+                json!({"orderId": "7", "reason": "b"}),
+            ]
+        );
+        assert_eq!(
+            request_stream(&m, None, br#"{"reason":"x"}"#, &o)
+                .expect("ok")
+                .len(),
+            1
+        );
+        assert!(request_stream(&m, None, b"", &o).expect("ok").is_empty());
+        match request_stream(&m, None, br#"[{"reason":"a"},{"notify":"maybe"}]"#, &o) {
+            Err(Error::Body { field, .. }) => assert_eq!(field, "[1].notify"),
+            other => panic!("{other:?}"),
+        }
+        match request_stream(&m, None, br#"[{"reason":"a"},[1]]"#, &o) {
+            Err(Error::Body { field, .. }) => assert_eq!(field, "[1]"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
