@@ -376,6 +376,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn slow_clients_are_cut_off() {
+        let mut c = config();
+        c.limits.request_timeout = 1;
+        c.limits.header_read_timeout = 1;
+        let running = start(c).await.expect("starts");
+        let eureka = running.eureka_addr();
+        // Head complete, body promised but never sent: 408 after request_timeout.
+        let resp = http(
+            eureka,
+            "POST /eureka/apps/A HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+        // Head never completed: the connection is closed after header_read_timeout.
+        let resp = http(eureka, "GET /eureka/apps HTTP/1.1\r\nhost: x\r\n").await;
+        assert!(!resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert_eq!(
+            running.registry().generation(),
+            2,
+            "only the mesh seed changed the registry"
+        );
+        running.shutdown().await.expect("clean shutdown");
+    }
+
+    #[tokio::test]
     async fn bad_config_is_rejected_before_binding() {
         let mut c = config();
         c.eureka.renewal_percent_threshold = 2.0;

@@ -400,7 +400,7 @@ async fn check_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> 
     if auth.required_for(req.method()) && !auth.accepts(req.headers()) {
         return (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"eureka\"")],
+            [(header::WWW_AUTHENTICATE, auth.challenge())],
         )
             .into_response();
     }

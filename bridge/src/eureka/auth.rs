@@ -51,6 +51,16 @@ impl Auth {
         !read || self.protect_reads
     }
 
+    /// The `WWW-Authenticate` value of a 401: Basic when basic credentials are configured (so
+    /// browsers and curl prompt), else Bearer.
+    pub fn challenge(&self) -> &'static str {
+        if self.basic.is_some() {
+            "Basic realm=\"eureka\""
+        } else {
+            "Bearer realm=\"eureka\""
+        }
+    }
+
     /// Whether the `Authorization` header carries valid credentials.
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         let Some(value) = headers
