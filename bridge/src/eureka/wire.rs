@@ -228,7 +228,7 @@ pub(crate) fn instance_from_value(v: &Value) -> Result<Instance, Error> {
         country_id: 1,
         ..Instance::default()
     };
-    let text = |val: &Value| as_text(val);
+    let text = as_text;
     for (k, val) in m {
         // Spring's client sends explicit nulls for unset fields.
         if val.is_null() {

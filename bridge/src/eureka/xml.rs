@@ -23,6 +23,9 @@ struct Element {
     text: String,
 }
 
+/// Deepest element nesting accepted in a request body.
+const MAX_DEPTH: usize = 32;
+
 fn xml_err(source: quick_xml::Error) -> Error {
     Error::Xml { source }
 }
@@ -34,7 +37,14 @@ fn parse_tree(body: &[u8]) -> Result<Element, Error> {
     let mut stack: Vec<Element> = Vec::new();
     loop {
         match reader.read_event().map_err(xml_err)? {
-            Event::Start(e) => stack.push(start_element(&e)?),
+            Event::Start(e) => {
+                // Eureka documents are four levels deep; refuse pathological nesting before
+                // the recursive tree walk could exhaust the stack.
+                if stack.len() >= MAX_DEPTH {
+                    return Err(Error::payload("XML nested too deeply"));
+                }
+                stack.push(start_element(&e)?)
+            }
             Event::Empty(e) => {
                 let el = start_element(&e)?;
                 match stack.last_mut() {
@@ -368,6 +378,12 @@ mod tests {
         assert!(!i.port.enabled);
         assert_eq!(i.metadata.get("my_key").map(String::as_str), Some("vA"));
         assert_eq!(i.data_center.map(|d| d.class), Some("c".to_owned()));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let body = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+        assert!(parse_instance(body.as_bytes()).is_err());
     }
 
     #[test]
