@@ -687,22 +687,27 @@ pub fn to_json(
             return Ok(out);
         }
     }
-    // Serialising a message holding only this field, defaults included, and taking the field's
-    // value reuses the canonical mapping for every kind (enums, 64-bit ints, WKTs, lists).
+    // Serialising a message holding only this field and taking the field's value reuses the
+    // canonical mapping for every kind (enums, 64-bit ints, WKTs, lists). A default value is
+    // skipped by that mapping, so it is printed on a second pass: response_body always yields a
+    // value.
     let mut only = DynamicMessage::new(desc.clone());
     only.set_field(&fd, msg.get_field(&fd).into_owned());
-    let mut tree = Vec::new();
-    let mut ser = serde_json::Serializer::new(&mut tree);
-    only.serialize_with_options(&mut ser, &opts.skip_default_fields(false))
-        .map_err(render)?;
-    let tree: serde_json::Value = serde_json::from_slice(&tree).map_err(render)?;
     let key = if options.proto_field_names {
         fd.name()
     } else {
         fd.json_name()
     };
-    let value = tree.get(key).cloned().unwrap_or(serde_json::Value::Null);
-    serde_json::to_vec(&value).map_err(render)
+    for o in [opts.clone(), opts.skip_default_fields(false)] {
+        let mut tree = Vec::new();
+        let mut ser = serde_json::Serializer::new(&mut tree);
+        only.serialize_with_options(&mut ser, &o).map_err(render)?;
+        let tree: serde_json::Value = serde_json::from_slice(&tree).map_err(render)?;
+        if let Some(value) = tree.get(key) {
+            return serde_json::to_vec(value).map_err(render);
+        }
+    }
+    Ok(b"null".to_vec())
 }
 
 /// How a server stream is written to a legacy caller.
@@ -1303,6 +1308,22 @@ mod tests {
         assert_eq!(r(Some("customer_id"), ResponseOptions::default()), r#""""#);
         assert_eq!(r(Some("lines"), ResponseOptions::default()), "[]");
         assert_eq!(r(Some("ship_to"), ResponseOptions::default()), "{}");
+        let list_desc = pool
+            .get_message_by_name("demo.shop.v1.ListOrdersResponse")
+            .expect("type");
+        let mut list = DynamicMessage::new(list_desc.clone());
+        list.set_field_by_name("orders", Value::List(vec![Value::Message(m.clone())]));
+        let json = response(
+            &list_desc,
+            &list.encode_to_vec(),
+            Some("orders"),
+            &ResponseOptions::default(),
+        )
+        .expect("renders");
+        assert_eq!(
+            json,
+            br#"[{"orderId":"o1","status":"STATUS_SHIPPED","totalCents":"5"}]"#
+        );
         let e =
             response(&desc, b"\xff\xff", None, &ResponseOptions::default()).expect_err("bad bytes");
         assert!(matches!(e, Error::Decode { .. }));

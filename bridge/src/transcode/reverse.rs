@@ -263,7 +263,8 @@ fn query_pairs(
     out: &mut Vec<(String, String)>,
 ) -> Result<(), Error> {
     for (fd, value) in msg.fields() {
-        if prefix.is_empty() && skip_top == Some(fd.name()) {
+        // Only fields with a value: proto3 scalars at their default are "not set".
+        if !msg.has_field(&fd) || (prefix.is_empty() && skip_top == Some(fd.name())) {
             continue;
         }
         prefix.push(fd.name().to_string());
@@ -496,6 +497,17 @@ mod tests {
             request(&rule("GetOrder"), &empty, &o),
             Err(Error::Path(ExpandError::Shape { .. }))
         ));
+
+        // Fields explicitly set to their default are not sent.
+        let mut zero = msg(
+            &pool,
+            "demo.shop.v1.ListOrdersRequest",
+            json!({"pageToken": "t"}),
+        );
+        zero.set_field_by_name("page_size", Value::I32(0));
+        zero.set_field_by_name("customer_ids", Value::List(Vec::new()));
+        let r = request(&rule("ListOrders"), &zero, &o).expect("ok");
+        assert_eq!(r.path_and_query, "/v1/orders?pageToken=t");
 
         // From bytes.
         let r = request_from_bytes(

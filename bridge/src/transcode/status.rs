@@ -270,6 +270,19 @@ impl Status {
         self.code.http_status()
     }
 
+    /// Headers for a legacy caller's error response: `content-type: application/json` for the
+    /// [`Status::to_json`] body, plus `grpc-status` and `grpc-message` so a caller (or a log)
+    /// can see the original code, as Envoy's transcoder does.
+    pub fn to_http_headers(&self) -> HeaderMap {
+        let mut h = self.to_trailers();
+        h.remove("grpc-status-details-bin");
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h
+    }
+
     /// Reads `grpc-status`, `grpc-message` and `grpc-status-details-bin` from trailers (or
     /// trailers-only headers). `None` without `grpc-status`. A details blob that does not decode
     /// is dropped rather than failing the call; the code and message still get through.
@@ -595,6 +608,10 @@ mod tests {
         );
         let ok = Status::new(Code::Ok, "").to_trailers();
         assert_eq!(ok.len(), 1);
+        let h = s.to_http_headers();
+        assert_eq!(h["content-type"], "application/json");
+        assert_eq!(h["grpc-status"], "5");
+        assert!(!h.contains_key("grpc-status-details-bin"));
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Template {
     segments: Vec<Segment>,
     variables: Vec<Variable>,
     verb: Option<String>,
+    /// Per-segment specificity, computed once: the router compares it on every request.
+    rank: Vec<u8>,
 }
 
 /// A template that does not follow the grammar.
@@ -158,6 +160,7 @@ impl Template {
             segments: Vec::new(),
             variables: Vec::new(),
             verb,
+            rank: Vec::new(),
         };
         if !body.is_empty() {
             for raw in split_top_level(body) {
@@ -179,6 +182,15 @@ impl Template {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(fail(format!("variable {} bound twice", w[0])));
         }
+        t.rank = t
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(_) => 2,
+                Segment::Wildcard => 1,
+                Segment::DoubleWildcard => 0,
+            })
+            .collect();
         Ok(t)
     }
 
@@ -258,17 +270,8 @@ impl Template {
     /// How specific the template is, segment by segment (literal > `*` > `**`), then whether it
     /// has a verb. Of two templates matching one path, the greater rank wins, as in Envoy and
     /// grpc-gateway, so `/v1/books/special` beats `/v1/books/{id}`.
-    pub fn rank(&self) -> (Vec<u8>, bool) {
-        let segs = self
-            .segments
-            .iter()
-            .map(|s| match s {
-                Segment::Literal(_) => 2,
-                Segment::Wildcard => 1,
-                Segment::DoubleWildcard => 0,
-            })
-            .collect();
-        (segs, self.verb.is_some())
+    pub fn rank(&self) -> (&[u8], bool) {
+        (&self.rank, self.verb.is_some())
     }
 
     fn is_multi(&self, v: &Variable) -> bool {
@@ -824,7 +827,11 @@ mod tests {
 
     #[test]
     fn rank_orders_literals_before_variables() {
-        let r = |s| Template::parse(s).expect("parses").rank();
+        let r = |s| {
+            let t = Template::parse(s).expect("parses");
+            let (segs, verb) = t.rank();
+            (segs.to_vec(), verb)
+        };
         assert!(r("/v1/books/special") > r("/v1/books/{id}"));
         assert!(r("/v1/books/{id}") > r("/v1/{p=**}"));
         assert!(r("/v1/orders/{id}:cancel") > r("/v1/orders/{id}"));
