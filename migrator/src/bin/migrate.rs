@@ -156,3 +156,49 @@ fn environment(env_files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, String>
     );
     Ok(env)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_come_from_flags_then_arguments() {
+        let cli = Cli::try_parse_from(["migrate", "-f", "a.yml", "b.yml", "--file", "c.yml"])
+            .expect("parse");
+        assert_eq!(cli.file, [PathBuf::from("a.yml"), PathBuf::from("c.yml")]);
+        assert_eq!(cli.files, [PathBuf::from("b.yml")]);
+        assert!(matches!(cli.dialect, DialectArg::Swarm));
+        assert!(matches!(cli.format, Format::Text));
+    }
+
+    #[test]
+    fn usage_errors_are_reported_to_stderr() {
+        let err =
+            Cli::try_parse_from(["migrate", "--format", "yaml", "a.yml"]).expect_err("bad value");
+        assert!(err.use_stderr());
+        let help = Cli::try_parse_from(["migrate", "--help"]).expect_err("help");
+        assert!(!help.use_stderr());
+        assert!(help.to_string().contains("64"));
+    }
+
+    #[test]
+    fn env_files_are_read_in_order_under_the_process_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.env");
+        let b = dir.path().join("b.env");
+        std::fs::write(
+            &a,
+            "# base\nexport TAG=1.0\nNAME='shop'\n\nMIGRATOR_TEST_PATH_IS_SET=from-file\n",
+        )
+        .expect("write");
+        std::fs::write(&b, "TAG=\"2.0\"\n").expect("write");
+        let env = environment(&[a, b]).expect("env");
+        assert_eq!(env.get("TAG").map(String::as_str), Some("2.0"));
+        assert_eq!(env.get("NAME").map(String::as_str), Some("shop"));
+        assert_eq!(env.get("PATH"), std::env::var("PATH").ok().as_ref());
+        let bad = dir.path().join("bad.env");
+        std::fs::write(&bad, "JUSTAKEY\n").expect("write");
+        let err = environment(&[bad]).expect_err("no =");
+        assert!(err.to_string().contains(":1: expected KEY=VALUE"), "{err}");
+    }
+}
