@@ -1704,7 +1704,11 @@ fn section_of(key: &str) -> &'static str {
 }
 
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    // `<target>` would read as an HTML tag in rendered Markdown.
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', " ")
 }
 
 #[cfg(test)]
