@@ -27,45 +27,18 @@ pub(crate) fn invalid(mark: &Mark, path: &str, message: impl Into<String>) -> Er
     }
 }
 
-/// The text of a scalar as Go's loader turns it into a string (labels, options, sysctls).
+/// The text of a scalar as Go's loader turns it into a string (labels, options, sysctls); null
+/// reads as the empty string.
 pub(crate) fn scalar_text(node: &Node) -> Option<String> {
     match &node.value {
         Value::Null => Some(String::new()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) => Some(float_text(*f)),
-        Value::String(s) => Some(s.clone()),
-        Value::Seq(_) | Value::Map(_) => None,
-    }
-}
-
-/// Go's `%v` of a float64: integers without a fraction, others shortest round-trip.
-fn float_text(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e21 {
-        format!("{f:.0}")
-    } else {
-        f.to_string()
+        v => v.go_string(),
     }
 }
 
 /// A generic JSON value of a node (for keys the model keeps untyped); mapping order is kept.
 pub(crate) fn generic(node: &Node) -> serde_json::Value {
-    match &node.value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) => serde_json::Value::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Seq(items) => serde_json::Value::Array(items.iter().map(generic).collect()),
-        Value::Map(entries) => serde_json::Value::Object(
-            entries
-                .iter()
-                .map(|e| (e.key.clone(), generic(&e.value)))
-                .collect(),
-        ),
-    }
+    node.to_json()
 }
 
 /// The fields of one mapping node at a key path.
