@@ -167,10 +167,44 @@ pub fn request(
     body: &[u8],
     options: &RequestOptions,
 ) -> Result<DynamicMessage, Error> {
-    let value = parse_body(body)?;
-    let msg = body_message(&m.method.input(), &m.body, value, options)?;
+    request_with(m, query, body, None, options)
+}
+
+/// [`request`] that also knows the request's `Content-Type`: when the body rule targets a
+/// `google.api.HttpBody` (the whole request or the body field), the body is not JSON but is
+/// carried raw, with this content type (default `application/octet-stream`).
+pub fn request_with(
+    m: &Match,
+    query: Option<&str>,
+    body: &[u8],
+    content_type: Option<&str>,
+    options: &RequestOptions,
+) -> Result<DynamicMessage, Error> {
+    let desc = m.method.input();
+    let raw = |d: &MessageDescriptor| {
+        let mut hb = DynamicMessage::new(d.clone());
+        let ct = content_type.unwrap_or("application/octet-stream");
+        hb.set_field_by_name("content_type", Value::String(ct.to_string()));
+        hb.set_field_by_name("data", Value::Bytes(body.to_vec().into()));
+        hb
+    };
+    let msg = match &m.body {
+        BodyRule::Whole if desc.full_name() == HTTP_BODY => raw(&desc),
+        BodyRule::Field(f) => match desc.get_field_by_name(f).map(|fd| (fd.kind(), fd)) {
+            Some((Kind::Message(md), fd)) if md.full_name() == HTTP_BODY => {
+                let mut msg = DynamicMessage::new(desc.clone());
+                msg.set_field(&fd, Value::Message(raw(&md)));
+                msg
+            }
+            _ => body_message(&desc, &m.body, parse_body(body)?, options)?,
+        },
+        _ => body_message(&desc, &m.body, parse_body(body)?, options)?,
+    };
     complete(msg, m, query, options)
 }
+
+/// `google.api.HttpBody`: a message carrying a raw HTTP body and its content type.
+pub const HTTP_BODY: &str = "google.api.HttpBody";
 
 /// [`request`], encoded as protobuf bytes for the gRPC call.
 pub fn request_bytes(
@@ -655,6 +689,64 @@ pub fn response(
         message: e.to_string(),
     })?;
     to_json(&msg, response_body, options)
+}
+
+/// A rendered HTTP response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// The bytes.
+    pub body: Vec<u8>,
+}
+
+/// Renders response bytes for a legacy caller: a `google.api.HttpBody` (the response, or its
+/// `response_body` field) is sent raw with its own content type; anything else as
+/// [`response`] JSON.
+pub fn render(
+    desc: &MessageDescriptor,
+    bytes: &[u8],
+    response_body: Option<&str>,
+    options: &ResponseOptions,
+) -> Result<Rendered, Error> {
+    let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::Decode {
+        message_type: desc.full_name().to_string(),
+        message: e.to_string(),
+    })?;
+    let raw = match response_body {
+        None if desc.full_name() == HTTP_BODY => Some(msg.clone()),
+        Some(f) => desc.get_field_by_name(f).and_then(|fd| match fd.kind() {
+            Kind::Message(md) if md.full_name() == HTTP_BODY && !fd.is_list() => {
+                msg.get_field(&fd).as_message().cloned()
+            }
+            _ => None,
+        }),
+        None => None,
+    };
+    if let Some(hb) = raw {
+        let text = |n: &str| {
+            hb.get_field_by_name(n)
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let ct = text("content_type");
+        let body = hb
+            .get_field_by_name("data")
+            .and_then(|v| v.as_bytes().map(|b| b.to_vec()))
+            .unwrap_or_default();
+        return Ok(Rendered {
+            content_type: if ct.is_empty() {
+                "application/octet-stream".into()
+            } else {
+                ct
+            },
+            body,
+        });
+    }
+    Ok(Rendered {
+        content_type: "application/json".into(),
+        body: to_json(&msg, response_body, options)?,
+    })
 }
 
 /// Renders a message as canonical proto3 JSON; with `response_body`, only that top-level field.
@@ -1328,6 +1420,74 @@ mod tests {
             response(&desc, b"\xff\xff", None, &ResponseOptions::default()).expect_err("bad bytes");
         assert!(matches!(e, Error::Decode { .. }));
         assert_eq!(e.code(), Code::Internal);
+    }
+
+    #[test]
+    fn http_body_is_raw() {
+        let Some(f) = Fixture::new("demo/shop.proto") else {
+            return;
+        };
+        let m = f
+            .table
+            .find(&http::Method::POST, "/v1/orders/7/scan")
+            .expect("route");
+        let msg = request_with(
+            &m,
+            None,
+            b"%PDF-1.7 \xff",
+            Some("application/pdf"),
+            &Default::default(),
+        )
+        .expect("raw body");
+        let v = serde_json::to_value(&msg).expect("json");
+        assert_eq!(
+            v,
+            json!({"orderId": "7", "scan": {"contentType": "application/pdf", "data": encode_base64(b"%PDF-1.7 \xff")}})
+        );
+        // Without a content type the body is octet-stream.
+        let msg = request(&m, None, b"x", &Default::default()).expect("raw body");
+        assert_eq!(
+            serde_json::to_value(&msg).expect("json")["scan"]["contentType"],
+            "application/octet-stream"
+        );
+
+        let Some(pool) = pool("demo/shop.proto") else {
+            return;
+        };
+        let hb_desc = pool
+            .get_message_by_name(HTTP_BODY)
+            .expect("HttpBody in pool");
+        let mut hb = DynamicMessage::new(hb_desc.clone());
+        hb.set_field_by_name("content_type", Value::String("application/pdf".into()));
+        hb.set_field_by_name("data", Value::Bytes(b"%PDF".to_vec().into()));
+        let r = render(&hb_desc, &hb.encode_to_vec(), None, &Default::default()).expect("renders");
+        assert_eq!(
+            r,
+            Rendered {
+                content_type: "application/pdf".into(),
+                body: b"%PDF".to_vec()
+            }
+        );
+        let order = pool
+            .get_message_by_name("demo.shop.v1.Order")
+            .expect("type");
+        let r = render(&order, &[], None, &Default::default()).expect("renders");
+        assert_eq!(
+            r,
+            Rendered {
+                content_type: "application/json".into(),
+                body: b"{}".to_vec()
+            }
+        );
+        // response_body naming an HttpBody field sends it raw.
+        let req = pool
+            .get_message_by_name("demo.shop.v1.UploadScanRequest")
+            .expect("type");
+        let mut up = DynamicMessage::new(req.clone());
+        up.set_field_by_name("scan", Value::Message(hb));
+        let r =
+            render(&req, &up.encode_to_vec(), Some("scan"), &Default::default()).expect("renders");
+        assert_eq!(r.content_type, "application/pdf");
     }
 
     #[test]

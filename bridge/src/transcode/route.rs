@@ -2,6 +2,7 @@
 //! the `google.api.http` options of a descriptor pool or from explicit rules.
 
 use std::fmt;
+use std::sync::Arc;
 
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
@@ -126,7 +127,7 @@ pub struct Match {
     /// The response field sent instead of the whole response.
     pub response_body: Option<String>,
     /// The binding that matched.
-    pub binding: Binding,
+    pub binding: Arc<Binding>,
 }
 
 /// Options of a routing table.
@@ -208,7 +209,7 @@ pub enum RouteError {
 /// The routing table.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    bindings: Vec<Binding>,
+    bindings: Vec<Arc<Binding>>,
     unescape: Unescape,
 }
 
@@ -450,18 +451,18 @@ impl Table {
                 second: method.full_name().to_string(),
             });
         }
-        self.bindings.push(Binding {
+        self.bindings.push(Arc::new(Binding {
             method,
             verb,
             template,
             body,
             response_body,
-        });
+        }));
         Ok(())
     }
 
     /// Every binding, in the order they were added.
-    pub fn bindings(&self) -> &[Binding] {
+    pub fn bindings(&self) -> &[Arc<Binding>] {
         &self.bindings
     }
 
@@ -470,7 +471,10 @@ impl Table {
     /// `/pkg.Service/Method`.
     pub fn primary(&self, method: &str) -> Option<&Binding> {
         let name = normalise_selector(method);
-        self.bindings.iter().find(|b| b.method.full_name() == name)
+        self.bindings
+            .iter()
+            .find(|b| b.method.full_name() == name)
+            .map(|b| b.as_ref())
     }
 
     /// Finds the binding for an HTTP request. `path` may carry a query string, which is ignored.
@@ -478,7 +482,7 @@ impl Table {
     /// variables, then a custom verb before none).
     pub fn find(&self, method: &http::Method, path: &str) -> Option<Match> {
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        let mut best: Option<(&Binding, Vec<(FieldPath, String)>)> = None;
+        let mut best: Option<(&Arc<Binding>, Vec<(FieldPath, String)>)> = None;
         for b in &self.bindings {
             if !b.verb.accepts(method) {
                 continue;
@@ -503,7 +507,7 @@ impl Table {
             bindings,
             body: b.body.clone(),
             response_body: b.response_body.clone(),
-            binding: b.clone(),
+            binding: Arc::clone(b),
         })
     }
 }
