@@ -9,7 +9,7 @@ use prost_reflect::{
     Value,
 };
 
-use super::template::{FieldPath, Template, TemplateError, Unescape};
+use super::template::{Bound, Template, TemplateError, Unescape};
 
 /// The full name of the method option holding an `HttpRule` (field 72295728).
 pub const HTTP_EXTENSION: &str = "google.api.http";
@@ -121,7 +121,7 @@ pub struct Match {
     /// The gRPC method to call.
     pub method: MethodDescriptor,
     /// Decoded path variable values, in template order.
-    pub bindings: Vec<(FieldPath, String)>,
+    pub bindings: Bound,
     /// What the body carries.
     pub body: BodyRule,
     /// The response field sent instead of the whole response.
@@ -482,7 +482,7 @@ impl Table {
     /// variables, then a custom verb before none).
     pub fn find(&self, method: &http::Method, path: &str) -> Option<Match> {
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        let mut best: Option<(&Arc<Binding>, Vec<(FieldPath, String)>)> = None;
+        let mut best: Option<(&Arc<Binding>, Bound)> = None;
         for b in &self.bindings {
             if !b.verb.accepts(method) {
                 continue;

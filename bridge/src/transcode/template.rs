@@ -33,6 +33,9 @@ fn is_ident(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Decoded path variable values, in template order.
+pub type Bound = Vec<(FieldPath, String)>;
+
 /// One segment of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
@@ -280,7 +283,7 @@ impl Template {
 
     /// Matches a request path (no query string) and returns the decoded variable values, or
     /// `None` when the path does not match or a value is not UTF-8 after decoding.
-    pub fn matches(&self, path: &str, unescape: Unescape) -> Option<Vec<(FieldPath, String)>> {
+    pub fn matches(&self, path: &str, unescape: Unescape) -> Option<Bound> {
         let rest = path.strip_prefix('/')?;
         let rest = match &self.verb {
             Some(verb) => rest.strip_suffix(verb.as_str())?.strip_suffix(':')?,
