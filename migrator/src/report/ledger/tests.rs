@@ -328,3 +328,88 @@ fn golden_ledger_of_a_small_stack() {
         Ledger::from_loaded(&loaded).to_json(&loaded.warnings)
     );
 }
+
+/// Every mapping key under `node` (as dotted paths), descending into the parts the ledger itemises.
+fn keys_below(node: &crate::load::node::Node, path: &str, out: &mut Vec<String>) {
+    if let crate::load::node::Value::Map(entries) = &node.value {
+        for e in entries {
+            let p = if path.is_empty() {
+                e.key.clone()
+            } else {
+                format!("{path}.{}", e.key)
+            };
+            out.push(p.clone());
+            // Inside these, keys are data (labels, options, variables), not stack keys.
+            let data = [
+                "environment",
+                "labels",
+                "sysctls",
+                "ulimits",
+                "logging",
+                "build",
+                "driver_opts",
+                "ipam",
+                "x-",
+                "credential_spec",
+                "extra_hosts",
+                "x-cluster-spec",
+            ];
+            if !data.iter().any(|d| e.key.starts_with(d)) {
+                keys_below(&e.value, &p, out);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_key_of_the_shared_fixtures_is_in_the_ledger() {
+    let stacks =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/stacks");
+    let Ok(text) = std::fs::read_to_string(stacks.join("manifest.json")) else {
+        println!("../shared is absent: skipping the shared-fixture ledger check");
+        return;
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    let mut checked = 0;
+    for item in manifest.as_array().expect("list") {
+        let local = item["local"].as_str().expect("local");
+        if local.ends_with(".golden") {
+            continue;
+        }
+        let opts = crate::load::Options {
+            files: vec![stacks.join(local)],
+            ..Default::default()
+        };
+        // Some fixtures are Compose files docker stack deploy refuses (no image); skip those.
+        let Ok(loaded) = crate::load::load(&opts) else {
+            continue;
+        };
+        let l = Ledger::from_loaded(&loaded);
+        let paths: std::collections::BTreeSet<&str> =
+            l.entries.iter().map(|e| e.source.path.as_str()).collect();
+        let mut keys = Vec::new();
+        keys_below(&loaded.root, "", &mut keys);
+        for k in keys {
+            let synthesised = ["name", "file"]
+                .iter()
+                .any(|s| k.ends_with(&format!(".{s}")))
+                && k.matches('.').count() == 2;
+            assert!(
+                paths.contains(k.as_str()) || synthesised,
+                "{local}: {k} has no ledger entry"
+            );
+        }
+        let unclassified: Vec<&str> = l
+            .entries
+            .iter()
+            .filter(|e| e.reason.starts_with("not classified"))
+            .map(|e| e.source.path.as_str())
+            .collect();
+        assert!(
+            unclassified.is_empty(),
+            "{local}: unclassified keys {unclassified:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 15, "only {checked} fixtures loaded");
+}
