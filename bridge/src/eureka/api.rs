@@ -263,8 +263,16 @@ fn check_registration(path_app: &str, i: &Instance) -> Result<(), ApiError> {
             i.app
         )));
     }
-    if i.data_center.is_none() {
+    let Some(dc) = &i.data_center else {
         return Err(ApiError::bad_request("Missing dataCenterInfo"));
+    };
+    // `DataCenterInfo.Name` is a Java enum: one unknown name stored here would make every Java
+    // client fail to parse the whole registry on its next fetch.
+    if !matches!(dc.name.as_str(), "Netflix" | "Amazon" | "MyOwn") {
+        return Err(ApiError::bad_request(format!(
+            "Unknown dataCenterInfo name {:?} (Netflix, Amazon or MyOwn)",
+            dc.name
+        )));
     }
     Ok(())
 }
@@ -760,6 +768,10 @@ mod tests {
             (
                 PY_BODY.replace("\"$\":9090", "\"$\":\"ninety\""),
                 "not a number",
+            ),
+            (
+                PY_BODY.replace("\"name\":\"MyOwn\"", "\"name\":\"Mars\""),
+                "Unknown dataCenterInfo name",
             ),
         ];
         for (body, expected) in cases {
