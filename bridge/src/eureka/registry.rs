@@ -161,6 +161,10 @@ impl Registry {
         Self {
             state: Mutex::new(State {
                 rng,
+                // Full fetches carry `versions__delta` 1. py-eureka-client skips a delta whose
+                // version and hash equal what it holds, so the first delta must not be 1 too, or
+                // a change that keeps the hash (one UP instance replaced by another) is missed.
+                delta_version: 1,
                 ..State::default()
             }),
             clock,
@@ -904,6 +908,7 @@ mod tests {
         // The hash covers the whole registry, not the delta.
         assert_eq!(delta.hashcode, "OUT_OF_SERVICE_1_UP_1_");
         assert_eq!(reg.applications().1.hashcode, "OUT_OF_SERVICE_1_UP_1_");
+        assert!(delta.version > 1, "never the full fetch's version");
         let (_, again) = reg.delta();
         assert!(
             again.version > delta.version,
