@@ -929,10 +929,16 @@ pub static TABLE: &[Rule] = &[
                 "Deployment.spec.progressDeadlineSeconds",
                 "Kubernetes marks a stuck rollout as failed but never rolls back by itself; roll back with `helm rollback`",
             ),
+            when(
+                &[Is("", "pause")],
+                C,
+                "Deployment rollout (default behaviour)",
+                "a failing Kubernetes rollout stops where it is, as Swarm's pause does",
+            ),
             c(
-                A,
+                D,
                 "-",
-                "Kubernetes pauses a failing rollout (it stops progressing); continue has no counterpart",
+                "Kubernetes never continues a rollout past pods that do not become ready; continue has no counterpart",
             ),
         ],
     },
