@@ -126,4 +126,19 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A chart file or folder could not be written.
+    #[error("{}: cannot write the chart: {source}. Check the folder's permissions and free space.", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The output folder exists and is not empty.
+    #[error("{}: the output folder exists and is not empty. Pass --force to replace it, or choose another folder with --out.", path.display())]
+    OutputExists {
+        /// The folder.
+        path: PathBuf,
+    },
 }

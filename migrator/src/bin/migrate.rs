@@ -1,11 +1,13 @@
-//! `migrate`: converts Docker Swarm stack files into a Helm chart and a conversion ledger. For now it
-//! reads the stack exactly as `docker stack deploy` would and prints the ledger; nothing is written.
+//! `migrate`: converts Docker Swarm stack files into a Helm chart and a conversion ledger. It reads
+//! the stack exactly as `docker stack deploy` would, writes the chart (or, with --dry-run, only
+//! lists it) and prints the ledger.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use migrator::emit::{self, SecretMode};
 use migrator::load::{self, Dialect};
 use migrator::model::Stack;
 use migrator::report::Ledger;
@@ -17,8 +19,8 @@ const EXIT_USAGE: u8 = 64;
 #[command(
     name = "migrate",
     version,
-    about = "Reads Docker Swarm stack files the way `docker stack deploy` does and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), target and reason.",
-    after_help = "Exit codes:\n  0   the stack was read and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key) or a file cannot be read\n  64  usage error (unknown option, missing file argument)\n\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+    about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
+    after_help = "Exit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      or the output folder is not empty (use --force)\n  64  usage error (unknown option, missing file argument, bad --kube-version)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
     /// Stack file; repeat to merge several (later files override earlier ones).
@@ -38,6 +40,52 @@ struct Cli {
     /// Output format: text (aligned table per service, then counts) or json (ledger and warnings).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Folder the chart is written to; an existing non-empty folder is refused unless --force.
+    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "chart")]
+    out: PathBuf,
+    /// Chart name (default: the stack's `name:`, else the first file's folder name), made a DNS
+    /// label.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Namespace for every object (the `namespaceOverride` value; default: the release namespace).
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Kubernetes version the chart targets, MAJOR.MINOR (1.25 or later).
+    #[arg(long = "kube-version", value_name = "VERSION", default_value = "1.33", value_parser = kube_version)]
+    kube_version: (u32, u32),
+    /// Write nothing: print the files that would be written (with sizes; secrets redacted) and
+    /// the ledger.
+    #[arg(long)]
+    dry_run: bool,
+    /// Replace an existing non-empty output folder.
+    #[arg(long)]
+    force: bool,
+    /// Where secret values go: inline (a Secret per secret, template file mode 0600) or
+    /// external-secrets (ExternalSecret objects; no value enters the chart).
+    #[arg(long, value_enum, default_value_t = SecretsArg::Inline)]
+    secrets: SecretsArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SecretsArg {
+    Inline,
+    ExternalSecrets,
+}
+
+/// `--kube-version`: `1.33` or `v1.33.2`; the chart's APIs need 1.25 or later.
+fn kube_version(text: &str) -> Result<(u32, u32), String> {
+    let t = text.trim().trim_start_matches('v');
+    let mut parts = t.split('.');
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(1), Some(m)) if m >= 25 => Ok((1, m)),
+        (Some(ma), Some(mi)) if ma >= 2 => Ok((ma, mi)),
+        (Some(_), Some(_)) => Err(format!(
+            "{text} is older than 1.25, the oldest version the chart supports"
+        )),
+        _ => Err(format!("'{text}' is not a version; write it like 1.33")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -104,16 +152,61 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
         env: environment(&cli.env_file)?,
     };
     let loaded = load::load(&opts)?;
-    // Building the model runs the reference and file checks even though nothing is emitted yet.
-    Stack::from_loaded(&loaded)?;
-    let ledger = Ledger::from_loaded(&loaded);
+    let stack = Stack::from_loaded(&loaded)?;
+    let emit_opts = emit::Options {
+        name: emit::chart_name(
+            cli.name.as_deref(),
+            &stack,
+            opts.files.first().map(PathBuf::as_path),
+        ),
+        namespace: cli.namespace.clone(),
+        kube_version: cli.kube_version,
+        secrets: match cli.secrets {
+            SecretsArg::Inline => SecretMode::Inline,
+            SecretsArg::ExternalSecrets => SecretMode::ExternalSecrets,
+        },
+    };
+    let output = emit::chart(&stack, &emit_opts)?;
+    let mut ledger = Ledger::from_loaded(&loaded);
+    emit::refine(&mut ledger, &output.findings);
+    if !cli.dry_run {
+        output.bundle.write(&cli.out, cli.force)?;
+    }
+    let out_dir = cli.out.display().to_string();
     Ok(match cli.format {
-        Format::Json => format!("{:#}\n", ledger.to_json(&loaded.warnings)),
+        Format::Json => {
+            let mut json = ledger.to_json(&loaded.warnings);
+            if let Some(obj) = json.as_object_mut() {
+                obj.insert("chart".into(), emit_opts.name.clone().into());
+                obj.insert("out".into(), out_dir.into());
+                obj.insert("dry_run".into(), cli.dry_run.into());
+                obj.insert("files".into(), output.bundle.to_json());
+            }
+            format!("{json:#}\n")
+        }
         Format::Text => {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
-            ledger.to_text()
+            let files = output.bundle.files.len();
+            let head = if cli.dry_run {
+                format!(
+                    "dry run: chart {} would be written to {out_dir} ({files} files):\n{}\n",
+                    emit_opts.name,
+                    output.bundle.listing()
+                )
+            } else {
+                String::new()
+            };
+            let tail = if cli.dry_run {
+                String::new()
+            } else {
+                format!(
+                    "\nwrote chart {} to {out_dir} ({files} files)\n",
+                    emit_opts.name
+                )
+            };
+            format!("{head}{}{tail}", ledger.to_text())
         }
     })
 }

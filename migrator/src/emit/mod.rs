@@ -1,0 +1,310 @@
+//! Turns the model of a stack into an in-memory bundle: a Helm chart (Chart.yaml, documented
+//! values, schema, helpers, one template per object kind per service) with ConfigMaps, Secrets,
+//! volumes and NetworkPolicies, plus findings that refine the ledger where the chart decides.
+
+pub mod bundle;
+mod chart;
+mod name;
+mod network;
+mod pod;
+mod store;
+mod workload;
+pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Error;
+use crate::model::{SourceKey, Stack};
+use crate::report::{Ledger, Status};
+
+pub use bundle::{Bundle, File, redact};
+use yaml::Yaml;
+
+/// Where the values of Swarm secrets go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecretMode {
+    /// A Secret object per secret, holding the file's content (the template file is mode 0600).
+    #[default]
+    Inline,
+    /// An `ExternalSecret` (external-secrets.io/v1beta1) per secret: the values stay in the
+    /// secret store and never enter the chart.
+    ExternalSecrets,
+}
+
+/// What the chart is generated for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Chart name (already a DNS label; see [`chart_name`]).
+    pub name: String,
+    /// Namespace written as the default of `namespaceOverride` (empty: the release namespace).
+    pub namespace: Option<String>,
+    /// Target Kubernetes version as `MAJOR.MINOR` (written into Chart.yaml's `kubeVersion`).
+    pub kube_version: (u32, u32),
+    /// Where secret values go.
+    pub secrets: SecretMode,
+}
+
+/// A decision the chart made about one source key, more precise than the classification table
+/// (which only sees the input): the ledger entry with the same path takes these values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The key the finding is about.
+    pub source: SourceKey,
+    /// The service, if any.
+    pub service: Option<String>,
+    /// Status.
+    pub status: Status,
+    /// Kubernetes object and field.
+    pub target: String,
+    /// Why, and what to do.
+    pub reason: String,
+}
+
+/// The generated chart and the findings for the ledger.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Output {
+    /// The files.
+    pub bundle: Bundle,
+    /// Decisions that refine the ledger.
+    pub findings: Vec<Finding>,
+}
+
+/// The chart name for `--name` or the stack: the stack's `name:`, else the first file's folder
+/// name, as a DNS label of at most 53 characters (Helm's limit for release-derived names).
+pub fn chart_name(
+    explicit: Option<&str>,
+    stack: &Stack,
+    first_file: Option<&std::path::Path>,
+) -> String {
+    let raw = explicit
+        .map(str::to_string)
+        .or_else(|| stack.name.as_ref().map(|n| n.value.clone()))
+        .or_else(|| {
+            first_file
+                .and_then(|f| std::path::absolute(f).ok())
+                .and_then(|f| {
+                    f.parent()
+                        .and_then(|p| p.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+        })
+        .unwrap_or_else(|| "stack".to_string());
+    name::dns_label(&raw, 53)
+}
+
+/// Generates the chart for `stack`.
+pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
+    let _span = tracing::info_span!("emit", chart = %opts.name).entered();
+    let mut cx = Cx::new(stack, opts);
+    store::stack_objects(&mut cx)?;
+    for (svc_name, svc) in &stack.services {
+        let _span = tracing::debug_span!("service", name = %svc_name).entered();
+        workload::service(&mut cx, svc)?;
+    }
+    network::policies(&mut cx);
+    chart::files(&mut cx);
+    Ok(Output {
+        bundle: cx.bundle,
+        findings: cx.findings,
+    })
+}
+
+/// Applies findings to the ledger: the entry with the same key path takes the finding's status,
+/// target and reason; a finding for a key the ledger does not list is appended.
+pub fn refine(ledger: &mut Ledger, findings: &[Finding]) {
+    for f in findings {
+        let mut hit = false;
+        for e in ledger
+            .entries
+            .iter_mut()
+            .filter(|e| e.source.path == f.source.path)
+        {
+            e.status = f.status;
+            e.target.clone_from(&f.target);
+            e.reason.clone_from(&f.reason);
+            hit = true;
+        }
+        if !hit {
+            ledger.entries.push(crate::report::Entry {
+                source: f.source.clone(),
+                service: f.service.clone(),
+                rule: "chart".to_string(),
+                status: f.status,
+                target: f.target.clone(),
+                reason: f.reason.clone(),
+            });
+        }
+    }
+}
+
+/// The state shared while generating one chart.
+pub(crate) struct Cx<'a> {
+    pub stack: &'a Stack,
+    pub opts: &'a Options,
+    pub bundle: Bundle,
+    pub findings: Vec<Finding>,
+    /// `values.yaml` top-level sections, in output order.
+    pub values: Vec<(String, Yaml)>,
+    /// Per-service values blocks by values key.
+    pub service_values: Vec<(String, Yaml)>,
+    /// Names taken per kind, so two Swarm names that sanitise alike do not collide.
+    taken: BTreeMap<&'static str, BTreeSet<String>>,
+    /// Values keys of services taken.
+    keys: BTreeSet<String>,
+    /// Kubernetes object name per (kind, Swarm name).
+    pub names: BTreeMap<(&'static str, String), String>,
+    /// Networks some service is a member of (network key → label key).
+    pub networks: BTreeMap<String, String>,
+    /// Services as (workload name, values key, image) for NOTES and README.
+    pub summary: Vec<Summary>,
+    /// How pods refer to configs, secrets and volumes, by (kind, Swarm key).
+    pub refs: BTreeMap<(&'static str, String), store::Ref>,
+}
+
+/// One service's line in NOTES.txt and the chart README.
+pub(crate) struct Summary {
+    pub service: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub image: String,
+    pub ports: Vec<String>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(stack: &'a Stack, opts: &'a Options) -> Self {
+        Self {
+            stack,
+            opts,
+            bundle: Bundle::default(),
+            findings: Vec::new(),
+            values: Vec::new(),
+            service_values: Vec::new(),
+            taken: BTreeMap::new(),
+            keys: BTreeSet::new(),
+            names: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            summary: Vec::new(),
+            refs: BTreeMap::new(),
+        }
+    }
+
+    /// The Kubernetes name of a Swarm object of `kind` (allocated once, unique per kind).
+    pub fn name(&mut self, kind: &'static str, swarm: &str) -> String {
+        if let Some(n) = self.names.get(&(kind, swarm.to_string())) {
+            return n.clone();
+        }
+        let base = name::dns_label(swarm, 63);
+        let taken = self.taken.entry(kind).or_default();
+        let mut n = base.clone();
+        let mut i = 2;
+        while taken.contains(&n) {
+            let suffix = format!("-{i}");
+            let mut b = base.clone();
+            b.truncate(63 - suffix.len());
+            n = format!("{}{suffix}", b.trim_end_matches('-'));
+            i += 1;
+        }
+        taken.insert(n.clone());
+        self.names.insert((kind, swarm.to_string()), n.clone());
+        n
+    }
+
+    /// A unique values key for a service.
+    pub fn service_key(&mut self, service: &str) -> String {
+        let base = name::values_key(service);
+        let mut k = base.clone();
+        let mut i = 2;
+        while self.keys.contains(&k) {
+            k = format!("{base}{i}");
+            i += 1;
+        }
+        self.keys.insert(k.clone());
+        k
+    }
+
+    /// Records a finding.
+    pub fn find(
+        &mut self,
+        source: &SourceKey,
+        service: Option<&str>,
+        status: Status,
+        target: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            source: source.clone(),
+            service: service.map(str::to_string),
+            status,
+            target: target.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Adds a template (`templates/<path>`) made of one or more YAML documents.
+    pub fn template(&mut self, path: &str, docs: &[Yaml], secret: bool) {
+        let mut text = String::new();
+        for (i, d) in docs.iter().enumerate() {
+            if i > 0 {
+                text.push_str("---\n");
+            }
+            text.push_str(&yaml::to_string(d, true));
+        }
+        let mode = if secret {
+            bundle::MODE_SECRET
+        } else {
+            bundle::MODE_FILE
+        };
+        self.bundle.add(format!("templates/{path}"), text, mode);
+    }
+
+    /// The helper prefix (`<chart>.`) used in `include`.
+    pub fn helper(&self, what: &str) -> String {
+        format!("{}.{what}", self.opts.name)
+    }
+
+    /// `metadata` of an object: name, namespace and the chart's labels (+ component).
+    pub fn metadata(
+        &self,
+        name: &str,
+        component: Option<&str>,
+        extra: Vec<(String, Yaml)>,
+    ) -> Yaml {
+        let mut labels = vec![(
+            String::new(),
+            Yaml::Lines(vec![format!(
+                "{{{{- include \"{}\" . | nindent {{I}} }}}}",
+                self.helper("labels")
+            )]),
+        )];
+        if let Some(c) = component {
+            labels.push(("app.kubernetes.io/component".into(), Yaml::str(c)));
+        }
+        let mut m = vec![
+            ("name".to_string(), Yaml::str(name)),
+            (
+                "namespace".to_string(),
+                Yaml::Tpl(format!(
+                    "{{{{ include \"{}\" . }}}}",
+                    self.helper("namespace")
+                )),
+            ),
+            ("labels".to_string(), Yaml::Map(labels)),
+        ];
+        m.extend(extra);
+        Yaml::Map(m)
+    }
+
+    /// The selector labels of a service's pods.
+    pub fn selector(&self, component: &str) -> Yaml {
+        Yaml::Map(vec![
+            (
+                String::new(),
+                Yaml::Lines(vec![format!(
+                    "{{{{- include \"{}\" . | nindent {{I}} }}}}",
+                    self.helper("selectorLabels")
+                )]),
+            ),
+            ("app.kubernetes.io/component".into(), Yaml::str(component)),
+        ])
+    }
+}

@@ -1,0 +1,435 @@
+//! The stack's stored objects: configs → ConfigMaps, secrets → Secrets (or ExternalSecrets, or
+//! references to existing Secrets), named volumes → PersistentVolumeClaims. External Swarm objects
+//! become references whose names are chart values, never silent drops.
+
+use base64::Engine as _;
+
+use crate::emit::name;
+use crate::emit::yaml::{self, Yaml};
+use crate::emit::{Cx, SecretMode};
+use crate::error::Error;
+use crate::model::FileObject;
+use crate::report::Status;
+
+/// How a pod refers to a stored object: its name and data key, literal or from values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ref {
+    pub name: Yaml,
+    pub key: Yaml,
+}
+
+fn used(cx: &Cx<'_>, kind: &str, name: &str) -> bool {
+    cx.stack.services.values().any(|s| match kind {
+        "config" => s.configs.iter().any(|r| r.source == name),
+        "secret" => s.secrets.iter().any(|r| r.source == name),
+        _ => s.volumes.iter().any(|m| {
+            m.kind == crate::model::service::MountKind::Volume && m.source.as_deref() == Some(name)
+        }),
+    })
+}
+
+/// The Swarm name of an external object (`name:` or the key).
+fn swarm_name(key: &str, obj: &FileObject) -> String {
+    obj.name
+        .as_ref()
+        .map_or_else(|| key.to_string(), |n| n.value.clone())
+}
+
+fn tpl(path: &str) -> Yaml {
+    Yaml::Tpl(format!("{{{{ {path} | quote }}}}"))
+}
+
+/// Generates configs, secrets and volumes and records how pods refer to them.
+pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
+    let stack = cx.stack;
+    let mut config_values = Vec::new();
+    for (key, obj) in &stack.configs {
+        if !used(cx, "config", key) {
+            continue;
+        }
+        let vk = name::values_key(key);
+        if obj.is_external() || obj.file.is_none() {
+            let n = swarm_name(key, obj);
+            config_values.push((
+                vk.clone(),
+                Yaml::Doc(
+                    format!("External config `{key}`: the existing ConfigMap and the key holding the content."),
+                    Box::new(Yaml::map([
+                        ("existingConfigMap", Yaml::str(name::dns_label(&n, 253))),
+                        ("key", Yaml::str(name::data_key(&n))),
+                    ])),
+                ),
+            ));
+            cx.refs.insert(
+                ("config", key.clone()),
+                Ref {
+                    name: tpl(&format!(".Values.configs.{vk}.existingConfigMap")),
+                    key: tpl(&format!(".Values.configs.{vk}.key")),
+                },
+            );
+            if let Some(src) = &obj.source {
+                cx.find(
+                    src,
+                    None,
+                    Status::NeedsInput,
+                    format!("existing ConfigMap (values configs.{vk}.existingConfigMap)"),
+                    "the content lives in the Swarm, not in the stack: create the ConfigMap in the cluster and set its name in values",
+                );
+            }
+            continue;
+        }
+        let file = obj
+            .file
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_default();
+        let path = stack.resolve(&file);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let cm = cx.name("configmap", key);
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| key.clone());
+        let data_key = name::data_key(&base);
+        let chart_path = format!("files/configs/{cm}/{data_key}");
+        let get = format!("(.Files.Get {})", yaml::quote(&chart_path, false));
+        let (field, value) = if std::str::from_utf8(&bytes).is_ok() {
+            ("data", Yaml::Tpl(format!("{{{{ {get} | quote }}}}")))
+        } else {
+            ("binaryData", Yaml::Tpl(format!("{{{{ {get} | b64enc }}}}")))
+        };
+        let labels = obj
+            .labels
+            .iter()
+            .filter(|(k, v)| name::qualified_name_ok(k) && name::label_value_ok(&v.value))
+            .map(|(k, v)| (k.clone(), Yaml::str(&v.value)));
+        let mut meta = cx.metadata(&cm, None, vec![]);
+        if let Yaml::Map(m) = &mut meta
+            && let Some((_, Yaml::Map(l))) = m.iter_mut().find(|(k, _)| k == "labels")
+        {
+            l.extend(labels);
+        }
+        cx.bundle
+            .add(chart_path, bytes, crate::emit::bundle::MODE_FILE);
+        let doc = Yaml::map([
+            ("apiVersion", Yaml::str("v1")),
+            ("kind", Yaml::str("ConfigMap")),
+            ("metadata", meta),
+            (field, Yaml::Map(vec![(data_key.clone(), value)])),
+        ]);
+        cx.template(&format!("configs/{cm}-configmap.yaml"), &[doc], false);
+        cx.refs.insert(
+            ("config", key.clone()),
+            Ref {
+                name: Yaml::str(cm),
+                key: Yaml::str(data_key),
+            },
+        );
+        if let Some(t) = &obj.template_driver {
+            cx.find(
+                &t.source,
+                None,
+                Status::Approximated,
+                "ConfigMap data (as written)",
+                "Swarm renders the config as a Go template per task ({{.Service.Name}}, …); the chart carries it unrendered: replace the placeholders",
+            );
+        }
+    }
+    if !config_values.is_empty() {
+        cx.values.push((
+            "configs".into(),
+            Yaml::Doc(
+                "Swarm configs that live outside the stack (`external: true`).".into(),
+                Box::new(Yaml::Map(config_values)),
+            ),
+        ));
+    }
+    secrets(cx)?;
+    volumes(cx);
+    Ok(())
+}
+
+fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
+    let stack = cx.stack;
+    let mode = cx.opts.secrets;
+    let mut secret_values = Vec::new();
+    let mut any_external_secret = false;
+    for (key, obj) in &stack.secrets {
+        if !used(cx, "secret", key) {
+            continue;
+        }
+        let vk = name::values_key(key);
+        let secret = cx.name("secret", key);
+        let data_key = name::data_key(key);
+        let external = obj.is_external() || obj.driver.is_some() || obj.file.is_none();
+        if mode == SecretMode::ExternalSecrets {
+            any_external_secret = true;
+            let remote = swarm_name(key, obj);
+            secret_values.push((
+                vk.clone(),
+                Yaml::Doc(
+                    format!("Secret `{key}`: the key of its value in the secret store."),
+                    Box::new(Yaml::map([("remoteKey", Yaml::str(remote))])),
+                ),
+            ));
+            let doc = Yaml::map([
+                ("apiVersion", Yaml::str("external-secrets.io/v1beta1")),
+                ("kind", Yaml::str("ExternalSecret")),
+                ("metadata", cx.metadata(&secret, None, vec![])),
+                (
+                    "spec",
+                    Yaml::map([
+                        (
+                            "refreshInterval",
+                            tpl(".Values.externalSecrets.refreshInterval"),
+                        ),
+                        (
+                            "secretStoreRef",
+                            Yaml::map([
+                                ("name", tpl(".Values.externalSecrets.secretStoreRef.name")),
+                                ("kind", tpl(".Values.externalSecrets.secretStoreRef.kind")),
+                            ]),
+                        ),
+                        ("target", Yaml::map([("name", Yaml::str(&secret))])),
+                        (
+                            "data",
+                            Yaml::Seq(vec![Yaml::map([
+                                ("secretKey", Yaml::str(&data_key)),
+                                (
+                                    "remoteRef",
+                                    Yaml::map([(
+                                        "key",
+                                        tpl(&format!(".Values.secrets.{vk}.remoteKey")),
+                                    )]),
+                                ),
+                            ])]),
+                        ),
+                    ]),
+                ),
+            ]);
+            cx.template(
+                &format!("secrets/{secret}-externalsecret.yaml"),
+                &[doc],
+                false,
+            );
+            cx.refs.insert(
+                ("secret", key.clone()),
+                Ref {
+                    name: Yaml::str(&secret),
+                    key: Yaml::str(&data_key),
+                },
+            );
+            if let Some(src) = &obj.source {
+                cx.find(
+                    src,
+                    None,
+                    Status::NeedsInput,
+                    format!("ExternalSecret {secret} (values secrets.{vk}.remoteKey)"),
+                    "the value comes from the secret store: store it there under the remote key and name the SecretStore in values externalSecrets",
+                );
+            }
+            continue;
+        }
+        if external {
+            let n = swarm_name(key, obj);
+            secret_values.push((
+                vk.clone(),
+                Yaml::Doc(
+                    format!("External secret `{key}`: the existing Secret and the key holding the value."),
+                    Box::new(Yaml::map([
+                        ("existingSecret", Yaml::str(name::dns_label(&n, 253))),
+                        ("key", Yaml::str(name::data_key(&n))),
+                    ])),
+                ),
+            ));
+            cx.refs.insert(
+                ("secret", key.clone()),
+                Ref {
+                    name: tpl(&format!(".Values.secrets.{vk}.existingSecret")),
+                    key: tpl(&format!(".Values.secrets.{vk}.key")),
+                },
+            );
+            if let Some(src) = &obj.source {
+                cx.find(
+                    src,
+                    None,
+                    Status::NeedsInput,
+                    format!("existing Secret (values secrets.{vk}.existingSecret)"),
+                    "the value lives in the Swarm, not in the stack: create the Secret in the cluster (or use --secrets external-secrets) and set its name in values",
+                );
+            }
+            continue;
+        }
+        let file = obj
+            .file
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_default();
+        let path = stack.resolve(&file);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let doc = Yaml::map([
+            ("apiVersion", Yaml::str("v1")),
+            ("kind", Yaml::str("Secret")),
+            ("metadata", cx.metadata(&secret, None, vec![])),
+            ("type", Yaml::str("Opaque")),
+            ("data", Yaml::Map(vec![(data_key.clone(), Yaml::Str(b64))])),
+        ]);
+        // The template holds the value: owner-only mode, never listed with its content.
+        cx.template(&format!("secrets/{secret}-secret.yaml"), &[doc], true);
+        cx.refs.insert(
+            ("secret", key.clone()),
+            Ref {
+                name: Yaml::str(&secret),
+                key: Yaml::str(data_key),
+            },
+        );
+    }
+    if !secret_values.is_empty() {
+        cx.values.push((
+            "secrets".into(),
+            Yaml::Doc(
+                "Swarm secrets whose values are not in the chart.".into(),
+                Box::new(Yaml::Map(secret_values)),
+            ),
+        ));
+    }
+    if any_external_secret {
+        cx.values.push((
+            "externalSecrets".into(),
+            Yaml::Doc(
+                "external-secrets.io: the SecretStore (or ClusterSecretStore) that holds the secret values.".into(),
+                Box::new(Yaml::map([
+                    (
+                        "secretStoreRef",
+                        Yaml::map([
+                            ("name", Yaml::str("secret-store")),
+                            ("kind", Yaml::str("SecretStore")),
+                        ]),
+                    ),
+                    ("refreshInterval", Yaml::str("1h")),
+                ])),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn volumes(cx: &mut Cx<'_>) {
+    let stack = cx.stack;
+    let mut values = Vec::new();
+    for (key, vol) in &stack.volumes {
+        if !used(cx, "volume", key) {
+            continue;
+        }
+        let vk = name::values_key(key);
+        if vol.is_external() {
+            let n = vol
+                .name
+                .as_ref()
+                .map_or_else(|| key.clone(), |n| n.value.clone());
+            values.push((
+                vk.clone(),
+                Yaml::Doc(
+                    format!("External volume `{key}`: the existing PersistentVolumeClaim."),
+                    Box::new(Yaml::map([(
+                        "existingClaim",
+                        Yaml::str(name::dns_label(&n, 253)),
+                    )])),
+                ),
+            ));
+            cx.refs.insert(
+                ("volume", key.clone()),
+                Ref {
+                    name: tpl(&format!(".Values.persistence.{vk}.existingClaim")),
+                    key: Yaml::Null,
+                },
+            );
+            continue;
+        }
+        let pvc = cx.name("pvc", key);
+        values.push((
+            vk.clone(),
+            Yaml::Doc(
+                format!("Volume `{key}`: size, StorageClass (\"\" = the cluster default) and access mode."),
+                Box::new(Yaml::map([
+                    ("size", Yaml::str("1Gi")),
+                    ("storageClass", Yaml::str("")),
+                    ("accessMode", Yaml::str("ReadWriteOnce")),
+                ])),
+            ),
+        ));
+        let v = format!(".Values.persistence.{vk}");
+        let doc = Yaml::map([
+            ("apiVersion", Yaml::str("v1")),
+            ("kind", Yaml::str("PersistentVolumeClaim")),
+            ("metadata", cx.metadata(&pvc, None, vec![])),
+            (
+                "spec",
+                Yaml::Map(vec![
+                    (
+                        "accessModes".into(),
+                        Yaml::Seq(vec![tpl(&format!("{v}.accessMode"))]),
+                    ),
+                    (
+                        String::new(),
+                        Yaml::Lines(vec![
+                            format!("{{{{- with {v}.storageClass }}}}"),
+                            "storageClassName: {{ . | quote }}".into(),
+                            "{{- end }}".into(),
+                        ]),
+                    ),
+                    (
+                        "resources".into(),
+                        Yaml::map([(
+                            "requests",
+                            Yaml::map([("storage", tpl(&format!("{v}.size")))]),
+                        )]),
+                    ),
+                ]),
+            ),
+        ]);
+        cx.template(&format!("volumes/{pvc}-pvc.yaml"), &[doc], false);
+        cx.refs.insert(
+            ("volume", key.clone()),
+            Ref {
+                name: Yaml::str(&pvc),
+                key: Yaml::Null,
+            },
+        );
+        if let Some(d) = &vol.driver {
+            cx.find(
+                &d.source,
+                None,
+                Status::NeedsInput,
+                format!(
+                    "PersistentVolumeClaim storageClassName (values persistence.{vk}.storageClass)"
+                ),
+                "a volume driver corresponds to a StorageClass: set it in values",
+            );
+        }
+    }
+    if !values.is_empty() {
+        cx.values.push((
+            "persistence".into(),
+            Yaml::Doc(
+                "Named volumes → PersistentVolumeClaims (Swarm's local volumes have no size; 1Gi is a guess to review).".into(),
+                Box::new(Yaml::Map(values)),
+            ),
+        ));
+    }
+}
+
+/// The claimName of a named volume.
+pub(crate) fn claim(cx: &mut Cx<'_>, volume: &str) -> Yaml {
+    match cx.refs.get(&("volume", volume.to_string())) {
+        Some(r) => r.name.clone(),
+        None => Yaml::str(cx.name("pvc", volume)),
+    }
+}

@@ -1,0 +1,583 @@
+//! One service's workload and Service: Deployment (replicated), DaemonSet (global) or Job (a task
+//! that is not restarted after it ends), with Swarm's update order and parallelism as the rolling
+//! update, and placement constraints as node affinity.
+
+use crate::emit::name;
+use crate::emit::pod::{self, PortSpec};
+use crate::emit::yaml::Yaml;
+use crate::emit::{Cx, Summary};
+use crate::error::Error;
+use crate::model::deploy::{Condition, EndpointMode, Mode};
+use crate::model::service::Service;
+use crate::report::Status;
+
+/// The workload kind a service becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Deployment,
+    DaemonSet,
+    Job,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::Job => "Job",
+        }
+    }
+}
+
+/// The kind and, for Jobs, the pod restartPolicy. A task that Swarm does not restart after it
+/// ends runs to completion: a Job, never a Deployment with `restartPolicy: Never` (invalid).
+pub(crate) fn kind(svc: &Service) -> (Kind, Option<&'static str>) {
+    let deploy = svc.deploy.as_ref();
+    let mode = deploy.and_then(|d| d.mode.as_ref()).map(|m| m.value);
+    let condition = deploy
+        .and_then(|d| d.restart_policy.as_ref())
+        .and_then(|r| r.condition.as_ref())
+        .map(|c| c.value);
+    match (mode, condition) {
+        (Some(Mode::ReplicatedJob | Mode::GlobalJob), Some(Condition::None)) => {
+            (Kind::Job, Some("Never"))
+        }
+        (Some(Mode::ReplicatedJob | Mode::GlobalJob), _) => (Kind::Job, Some("OnFailure")),
+        (_, Some(Condition::None)) => (Kind::Job, Some("Never")),
+        (_, Some(Condition::OnFailure)) => (Kind::Job, Some("OnFailure")),
+        (Some(Mode::Global), _) => (Kind::DaemonSet, None),
+        _ => (Kind::Deployment, None),
+    }
+}
+
+/// The network keys a service is a member of (`default` when it names none, as Swarm attaches
+/// it to the stack's default network).
+pub(crate) fn networks(svc: &Service) -> Vec<String> {
+    if svc.networks.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        svc.networks.keys().cloned().collect()
+    }
+}
+
+/// Generates the workload, Service and values of one service.
+pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
+    let name = cx.name("workload", &svc.name);
+    let key = cx.service_key(&svc.name);
+    let (kind, restart) = kind(svc);
+    let mut network_labels = Vec::new();
+    for net in networks(svc) {
+        let external = cx.stack.networks.get(&net).is_some_and(|n| n.is_external());
+        if external {
+            continue;
+        }
+        let label = format!("network.meshmove.io/{}", name::dns_label(&net, 63));
+        cx.networks.insert(net, label.clone());
+        network_labels.push(label);
+    }
+    let pod = pod::build(cx, svc, &key, &name, &network_labels, restart);
+    let deploy = svc.deploy.as_ref();
+    let replicas = deploy
+        .and_then(|d| d.replicas.as_ref())
+        .map_or(1, |r| r.value);
+    let v = format!(".Values.services.{key}");
+
+    let mut values: Vec<(String, Yaml)> = Vec::new();
+    if kind != Kind::DaemonSet {
+        values.push((
+            "replicas".into(),
+            Yaml::Doc(
+                match kind {
+                    Kind::Job => "Pods run at once and completions (`deploy.replicas`).".into(),
+                    _ => "Number of pods (`deploy.replicas`).".into(),
+                },
+                Box::new(Yaml::uint(replicas)),
+            ),
+        ));
+    }
+    values.extend(pod.values);
+
+    // ── workload ──
+    let mut spec: Vec<(String, Yaml)> = Vec::new();
+    match kind {
+        Kind::Deployment => {
+            spec.push((
+                "replicas".into(),
+                Yaml::Tpl(format!("{{{{ {v}.replicas }}}}")),
+            ));
+        }
+        Kind::Job => {
+            spec.push((
+                "parallelism".into(),
+                Yaml::Tpl(format!("{{{{ {v}.replicas }}}}")),
+            ));
+            spec.push((
+                "completions".into(),
+                Yaml::Tpl(format!("{{{{ max 1 {v}.replicas }}}}")),
+            ));
+            let attempts = deploy
+                .and_then(|d| d.restart_policy.as_ref())
+                .and_then(|r| r.max_attempts.as_ref());
+            // `none` is never retried; `on-failure` retries max_attempts times (0 = unlimited in
+            // Swarm, Kubernetes needs a number: its default of 6 is kept then).
+            let backoff = match restart {
+                Some("Never") => Some(0),
+                _ => attempts.map(|a| a.value).filter(|a| *a > 0),
+            };
+            if let Some(b) = backoff {
+                spec.push(("backoffLimit".into(), Yaml::uint(b)));
+            }
+        }
+        Kind::DaemonSet => {}
+    }
+    spec.push((
+        "selector".into(),
+        Yaml::map([("matchLabels", cx.selector(&name))]),
+    ));
+    if kind != Kind::Job {
+        let (strategy, min_ready) = strategy(cx, svc, kind);
+        if let Some(m) = min_ready {
+            spec.push(("minReadySeconds".into(), Yaml::uint(m)));
+        }
+        spec.push((
+            if kind == Kind::DaemonSet {
+                "updateStrategy".into()
+            } else {
+                "strategy".into()
+            },
+            strategy,
+        ));
+    }
+    spec.push(("template".into(), pod.template));
+
+    let mut annotations = Vec::new();
+    if let Some(d) = deploy {
+        for (k, l) in &d.labels {
+            if name::qualified_name_ok(k) {
+                annotations.push((k.clone(), Yaml::str(&l.value)));
+            }
+        }
+    }
+    let extra = if annotations.is_empty() {
+        vec![]
+    } else {
+        vec![("annotations".to_string(), Yaml::Map(annotations))]
+    };
+    let (api, kind_str) = match kind {
+        Kind::Job => ("batch/v1", "Job"),
+        _ => ("apps/v1", kind.as_str()),
+    };
+    let workload = Yaml::map([
+        ("apiVersion", Yaml::str(api)),
+        ("kind", Yaml::str(kind_str)),
+        ("metadata", cx.metadata(&name, Some(&name), extra)),
+        ("spec", Yaml::Map(spec)),
+    ]);
+    cx.template(
+        &format!("{name}-{}.yaml", kind_str.to_ascii_lowercase()),
+        &[workload],
+        false,
+    );
+    for (path, bytes) in pod.files {
+        cx.bundle.add(path, bytes, crate::emit::bundle::MODE_FILE);
+    }
+    if !pod.configmaps.is_empty() {
+        cx.template(&format!("{name}-configmap.yaml"), &pod.configmaps, false);
+    }
+
+    // ── Service ──
+    let dnsrr = deploy
+        .and_then(|d| d.endpoint_mode.as_ref())
+        .is_some_and(|e| e.value == EndpointMode::Dnsrr);
+    if kind != Kind::Job || !pod.ports.is_empty() {
+        let (svc_values, object) = service_object(cx, svc, &name, &key, &pod.ports, dnsrr);
+        values.push(("service".into(), svc_values));
+        cx.template(&format!("{name}-service.yaml"), &[object], false);
+    }
+    let published: Vec<&PortSpec> = pod.ports.iter().filter(|p| p.published).collect();
+    if !published.is_empty() && !network_labels.is_empty() {
+        // Published ports are reachable from outside the stack in Swarm; the network policies
+        // would block that, so the published ports are opened to any source.
+        let policy = Yaml::map([
+            ("apiVersion", Yaml::str("networking.k8s.io/v1")),
+            ("kind", Yaml::str("NetworkPolicy")),
+            (
+                "metadata",
+                cx.metadata(&format!("{name}-published"), Some(&name), vec![]),
+            ),
+            (
+                "spec",
+                Yaml::map([
+                    (
+                        "podSelector",
+                        Yaml::map([("matchLabels", cx.selector(&name))]),
+                    ),
+                    ("policyTypes", Yaml::Seq(vec![Yaml::str("Ingress")])),
+                    (
+                        "ingress",
+                        Yaml::Seq(vec![Yaml::map([(
+                            "ports",
+                            Yaml::Seq(
+                                published
+                                    .iter()
+                                    .map(|p| {
+                                        Yaml::map([
+                                            ("port", Yaml::uint(u64::from(p.port))),
+                                            ("protocol", Yaml::str(&p.protocol)),
+                                        ])
+                                    })
+                                    .collect(),
+                            ),
+                        )])]),
+                    ),
+                ]),
+            ),
+        ]);
+        cx.template(&format!("{name}-networkpolicy.yaml"), &[policy], false);
+    }
+
+    let image = svc
+        .image
+        .as_ref()
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
+    cx.summary.push(Summary {
+        service: svc.name.clone(),
+        name: name.clone(),
+        kind: kind_str,
+        image: image.clone(),
+        ports: pod
+            .ports
+            .iter()
+            .map(|p| format!("{}/{}", p.port, p.protocol))
+            .collect(),
+    });
+    let origin = svc
+        .source
+        .as_ref()
+        .map(|s| {
+            // The file name only: the same stack gives the same chart wherever it lies.
+            let file = std::path::Path::new(&*s.mark.file)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!(" ({file}:{})", s.mark.line)
+        })
+        .unwrap_or_default();
+    cx.service_values.push((
+        key,
+        Yaml::Doc(
+            format!("Service `{}` → {kind_str} `{name}`{origin}.", svc.name),
+            Box::new(Yaml::Map(values)),
+        ),
+    ));
+    Ok(())
+}
+
+fn service_object(
+    cx: &mut Cx<'_>,
+    svc: &Service,
+    name: &str,
+    key: &str,
+    ports: &[PortSpec],
+    dnsrr: bool,
+) -> (Yaml, Yaml) {
+    let v = format!(".Values.services.{key}.service");
+    let port_values: Vec<Yaml> = ports
+        .iter()
+        .map(|p| {
+            Yaml::map([
+                ("name", Yaml::str(p.name())),
+                ("port", Yaml::uint(u64::from(p.port))),
+                ("targetPort", Yaml::uint(u64::from(p.port))),
+                ("protocol", Yaml::str(&p.protocol)),
+            ])
+        })
+        .collect();
+    // Swarm resolves a service name on its networks for every port; without declared ports a
+    // headless Service gives the same: the name resolves to the pods, any port works.
+    let headless = dnsrr || ports.is_empty();
+    if ports.is_empty()
+        && let Some(src) = &svc.source
+    {
+        cx.find(
+            &crate::model::SourceKey::new(src.mark.clone(), format!("{}.ports", src.path)),
+            Some(&svc.name),
+            Status::Approximated,
+            "headless Service (clusterIP: None) without ports",
+            "no ports or expose: the name resolves to the pod addresses for any port, as on the Swarm network; list the ports for a load-balanced ClusterIP",
+        );
+    }
+    let values = Yaml::Doc(
+        format!(
+            "The Kubernetes Service `{name}`{}. Published Swarm ports are only declared here:\nreaching them from outside the cluster needs a decision (Istio Gateway, LoadBalancer, NodePort).",
+            if headless {
+                " (headless: clusterIP None)"
+            } else {
+                ""
+            }
+        ),
+        Box::new(Yaml::map([
+            ("type", Yaml::str("ClusterIP")),
+            ("ports", Yaml::Seq(port_values)),
+        ])),
+    );
+    let mut spec = vec![("type".to_string(), Yaml::Tpl(format!("{{{{ {v}.type }}}}")))];
+    if headless {
+        spec.push(("clusterIP".into(), Yaml::str("None")));
+    }
+    spec.push(("selector".into(), cx.selector(name)));
+    spec.push((
+        String::new(),
+        Yaml::Lines(vec![
+            format!("{{{{- with {v}.ports }}}}"),
+            "ports:".into(),
+            "  {{- toYaml . | nindent {J} }}".into(),
+            "{{- end }}".into(),
+        ]),
+    ));
+    let object = Yaml::map([
+        ("apiVersion", Yaml::str("v1")),
+        ("kind", Yaml::str("Service")),
+        ("metadata", cx.metadata(name, Some(name), vec![])),
+        ("spec", Yaml::Map(spec)),
+    ]);
+    (values, object)
+}
+
+/// The rolling update: `parallelism` tasks at a time, `order` decides whether new tasks start
+/// first (maxSurge) or old ones stop first (maxUnavailable); Swarm's defaults (1, stop-first)
+/// apply when `update_config` is absent. Returns the strategy and minReadySeconds (`delay`).
+fn strategy(cx: &mut Cx<'_>, svc: &Service, kind: Kind) -> (Yaml, Option<u64>) {
+    let uc = svc.deploy.as_ref().and_then(|d| d.update_config.as_ref());
+    let parallelism = uc
+        .and_then(|u| u.parallelism.as_ref())
+        .map_or(1, |p| p.value);
+    let start_first = uc
+        .and_then(|u| u.order.as_ref())
+        .is_some_and(|o| o.value == "start-first");
+    // parallelism 0 updates all tasks at once.
+    let amount = if parallelism == 0 {
+        Yaml::str("100%")
+    } else {
+        Yaml::uint(parallelism)
+    };
+    let (surge, unavailable) = if start_first {
+        (amount, Yaml::Int(0))
+    } else {
+        (Yaml::Int(0), amount)
+    };
+    let min_ready = uc
+        .and_then(|u| u.delay.as_ref())
+        .map(|d| name::seconds(d.value))
+        .filter(|s| *s > 0);
+    if let Some(u) = uc
+        && let Some(m) = &u.monitor
+    {
+        cx.find(
+            &m.source,
+            Some(&svc.name),
+            Status::Approximated,
+            "-",
+            "Kubernetes watches readiness during the rollout instead of a monitor period; the rollout stops progressing on failures (progressDeadlineSeconds, default 600s)",
+        );
+    }
+    let _ = kind;
+    (
+        Yaml::map([
+            ("type", Yaml::str("RollingUpdate")),
+            (
+                "rollingUpdate",
+                Yaml::map([("maxSurge", surge), ("maxUnavailable", unavailable)]),
+            ),
+        ]),
+        min_ready,
+    )
+}
+
+/// Placement: constraints → required node affinity (+ a toleration for manager nodes),
+/// preferences and `max_replicas_per_node` → topology spread. Returns (affinity, tolerations,
+/// topologySpreadConstraints).
+pub(crate) fn placement(cx: &mut Cx<'_>, svc: &Service, name: &str) -> (Yaml, Yaml, Yaml) {
+    let Some(p) = svc.deploy.as_ref().and_then(|d| d.placement.as_ref()) else {
+        return (Yaml::Map(vec![]), Yaml::Seq(vec![]), Yaml::Seq(vec![]));
+    };
+    let mut exprs = Vec::new();
+    let mut tolerations = Vec::new();
+    for c in &p.constraints {
+        let (field, equal, value) = match parse_constraint(&c.value) {
+            Some(t) => t,
+            None => {
+                cx.find(
+                    &c.source,
+                    Some(&svc.name),
+                    Status::NeedsInput,
+                    "nodeAffinity",
+                    "not a constraint of the form `attribute == value` or `!=`: write the node affinity by hand",
+                );
+                continue;
+            }
+        };
+        let op = if equal { "In" } else { "NotIn" };
+        let mut expr = |key: &str, op: &str, values: Option<&str>| {
+            let mut e = vec![
+                ("key".to_string(), Yaml::str(key)),
+                ("operator".to_string(), Yaml::str(op)),
+            ];
+            if let Some(v) = values {
+                e.push(("values".into(), Yaml::Seq(vec![Yaml::str(v)])));
+            }
+            exprs.push(Yaml::Map(e));
+        };
+        let label = |k: &str| name::qualified_name_ok(k);
+        match field.as_str() {
+            "node.hostname" => expr("kubernetes.io/hostname", op, Some(&value)),
+            "node.role" => {
+                // Swarm managers are the control plane; Kubernetes marks those nodes with this
+                // label (kubeadm and most distributions) and taints them.
+                let manager = (value == "manager") == equal;
+                let control = "node-role.kubernetes.io/control-plane";
+                if manager {
+                    expr(control, "Exists", None);
+                    tolerations.push(Yaml::map([
+                        ("key", Yaml::str(control)),
+                        ("operator", Yaml::str("Exists")),
+                        ("effect", Yaml::str("NoSchedule")),
+                    ]));
+                } else {
+                    expr(control, "DoesNotExist", None);
+                }
+                cx.find(
+                    &c.source,
+                    Some(&svc.name),
+                    Status::Approximated,
+                    format!("nodeAffinity {control} {}", if manager { "Exists (+ toleration)" } else { "DoesNotExist" }),
+                    "manager nodes are control-plane nodes: labelled node-role.kubernetes.io/control-plane on kubeadm-style clusters; check your cluster's labels",
+                );
+            }
+            "node.platform.os" => expr("kubernetes.io/os", op, Some(&value)),
+            "node.platform.arch" => {
+                let arch = match value.as_str() {
+                    "x86_64" => "amd64",
+                    "aarch64" => "arm64",
+                    "armv7l" | "armhf" => "arm",
+                    other => other,
+                };
+                expr("kubernetes.io/arch", op, Some(arch));
+            }
+            f if (f.starts_with("node.labels.") || f.starts_with("engine.labels."))
+                && label(f.split_once(".labels.").map_or("", |x| x.1))
+                && name::label_value_ok(&value) =>
+            {
+                let k = f.split_once(".labels.").map_or("", |x| x.1);
+                expr(k, op, Some(&value));
+                if f.starts_with("engine.labels.") {
+                    cx.find(
+                        &c.source,
+                        Some(&svc.name),
+                        Status::Approximated,
+                        format!("nodeAffinity on node label {k}"),
+                        "Docker engine labels become node labels of the same name: label the Kubernetes nodes accordingly",
+                    );
+                }
+            }
+            _ => cx.find(
+                &c.source,
+                Some(&svc.name),
+                Status::NeedsInput,
+                "nodeAffinity on a node label",
+                "no Kubernetes node label corresponds (node.id, or a key/value that is not a valid label): name the label to use",
+            ),
+        }
+    }
+    let affinity = if exprs.is_empty() {
+        Yaml::Map(vec![])
+    } else {
+        Yaml::map([(
+            "nodeAffinity",
+            Yaml::map([(
+                "requiredDuringSchedulingIgnoredDuringExecution",
+                Yaml::map([(
+                    "nodeSelectorTerms",
+                    Yaml::Seq(vec![Yaml::map([("matchExpressions", Yaml::Seq(exprs))])]),
+                )]),
+            )]),
+        )])
+    };
+    let mut spread = Vec::new();
+    let constraint = |cx: &Cx<'_>, key: &str, skew: u64, when: &str| {
+        Yaml::map([
+            ("maxSkew", Yaml::uint(skew)),
+            ("topologyKey", Yaml::str(key)),
+            ("whenUnsatisfiable", Yaml::str(when)),
+            (
+                "labelSelector",
+                Yaml::map([("matchLabels", cx.selector(name))]),
+            ),
+        ])
+    };
+    for pref in &p.preferences {
+        let key = pref
+            .value
+            .strip_prefix("node.labels.")
+            .or_else(|| pref.value.strip_prefix("engine.labels."));
+        match key {
+            Some(k) if name::qualified_name_ok(k) => {
+                spread.push(constraint(cx, k, 1, "ScheduleAnyway"));
+            }
+            _ => cx.find(
+                &pref.source,
+                Some(&svc.name),
+                Status::NeedsInput,
+                "topologySpreadConstraints",
+                "spread over something that is not a node label: name the topology label to use",
+            ),
+        }
+    }
+    if let Some(m) = &p.max_replicas_per_node
+        && m.value > 0
+    {
+        spread.push(constraint(
+            cx,
+            "kubernetes.io/hostname",
+            m.value,
+            "DoNotSchedule",
+        ));
+    }
+    (affinity, Yaml::Seq(tolerations), Yaml::Seq(spread))
+}
+
+/// `attribute == value` / `attribute != value`.
+fn parse_constraint(c: &str) -> Option<(String, bool, String)> {
+    let (field, equal, value) = if let Some((f, v)) = c.split_once("==") {
+        (f, true, v)
+    } else if let Some((f, v)) = c.split_once("!=") {
+        (f, false, v)
+    } else {
+        return None;
+    };
+    let field = field.trim();
+    let value = value.trim();
+    if field.is_empty() || value.is_empty() {
+        return None;
+    }
+    Some((field.to_string(), equal, value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_parse() {
+        assert_eq!(
+            parse_constraint("node.role == manager"),
+            Some(("node.role".into(), true, "manager".into()))
+        );
+        assert_eq!(
+            parse_constraint("node.labels.zone!=a"),
+            Some(("node.labels.zone".into(), false, "a".into()))
+        );
+        assert_eq!(parse_constraint("nonsense"), None);
+    }
+}
