@@ -11,7 +11,7 @@ use prost_reflect::{
 
 use super::route::{BodyRule, Match};
 use super::status::{Code, Status};
-use super::template::FieldPath;
+use super::template::{self, FieldPath};
 
 /// What to do with a field or parameter the message does not have.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -542,15 +542,11 @@ pub(crate) fn is_scalar_message(name: &str) -> bool {
 /// Splits a query string into decoded `(name, value)` pairs, in order.
 pub fn parse_query(query: &str, plus_as_space: bool) -> Vec<(String, String)> {
     let dec = |s: &str| {
-        let s = if plus_as_space {
-            s.replace('+', " ")
+        if plus_as_space {
+            template::decode_lossy(&s.replace('+', " "))
         } else {
-            s.to_string()
-        };
-        let bytes = super::template::decode(&s, |_| false)
-            .map(String::into_bytes)
-            .unwrap_or_else(|| lossy_decode(&s));
-        String::from_utf8_lossy(&bytes).into_owned()
+            template::decode_lossy(s)
+        }
     };
     query
         .split('&')
@@ -560,10 +556,6 @@ pub fn parse_query(query: &str, plus_as_space: bool) -> Vec<(String, String)> {
             (dec(k), dec(v))
         })
         .collect()
-}
-
-fn lossy_decode(s: &str) -> Vec<u8> {
-    super::status::decode_message(s).into_bytes()
 }
 
 fn apply_query(
@@ -584,7 +576,8 @@ fn apply_query(
                 Unknown::Ignore => Ok(()),
             }
         };
-        let Some(fp) = query_field_path(&name) else {
+        // JSON names are identifiers too, so one grammar covers both spellings.
+        let Some(fp) = FieldPath::parse(&name) else {
             unknown()?;
             continue;
         };
@@ -636,11 +629,6 @@ fn apply_query(
         }
     }
     Ok(())
-}
-
-fn query_field_path(name: &str) -> Option<FieldPath> {
-    // JSON names are identifiers too, so one grammar covers both spellings.
-    FieldPath::parse(name)
 }
 
 fn proto_names(desc: &MessageDescriptor, path: &[String]) -> Result<Vec<String>, ()> {

@@ -442,26 +442,7 @@ pub fn encode_message(msg: &str) -> String {
 /// Decodes a `grpc-message` value. Malformed escapes are kept as written and bytes that are not
 /// UTF-8 become U+FFFD: the spec says a receiver must not fail on a bad message.
 pub fn decode_message(msg: &str) -> String {
-    let b = msg.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|p| std::str::from_utf8(p).ok())
-            .and_then(|p| u8::from_str_radix(p, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    super::template::decode_lossy(msg)
 }
 
 #[cfg(test)]

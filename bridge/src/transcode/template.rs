@@ -511,6 +511,27 @@ pub fn decode(s: &str, keep: impl Fn(u8) -> bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Percent-decodes everything; malformed escapes stay as written and bytes that are not UTF-8
+/// become U+FFFD.
+pub fn decode_lossy(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3).and_then(hex_byte)) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn hex_byte(pair: &[u8]) -> Option<u8> {
     let s = std::str::from_utf8(pair).ok()?;
     u8::from_str_radix(s, 16).ok()
