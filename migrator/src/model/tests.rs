@@ -361,3 +361,53 @@ fn compose_json_prints_go_units_and_resolves_paths() {
         json!({"name": "dee", "file": "/srv/stack"})
     );
 }
+
+#[test]
+fn the_example_stack_passes_every_check() {
+    let opts = crate::load::Options {
+        files: vec!["../examples/stacks/shop/docker-stack.yml".into()],
+        ..Default::default()
+    };
+    let loaded = crate::load::load(&opts).expect("the shop example loads");
+    let s = Stack::from_loaded(&loaded).expect("the shop example passes the model checks");
+    assert_eq!(s.services.len(), 5);
+    let orders = &s.services["orders"];
+    assert_eq!(orders.configs[0].mode, Some(0o444));
+    assert_eq!(
+        orders.environment["SPRING_PROFILES_ACTIVE"]
+            .value
+            .as_deref(),
+        Some("swarm")
+    );
+    let gateway = s.services["gateway"].deploy.as_ref().expect("deploy");
+    let limits = gateway
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .expect("limits");
+    assert_eq!(limits.cpus.as_ref().map(|c| c.value.millis()), Some(500));
+    assert_eq!(
+        limits.memory.as_ref().map(|m| m.value),
+        Some(512 * 1024 * 1024)
+    );
+    assert!(s.networks["backend"].encrypted());
+    assert_eq!(s.base_dir, loaded.base_dir);
+}
+
+#[test]
+fn keys_outside_the_schema_and_extensions_are_kept() {
+    let s = stack("name: shop\nx-top: {b: 1, a: 2}\nservices:\n  a:\n    image: x\n    profiles: [debug]\n    x-team: web\n").expect("model");
+    assert_eq!(s.name.as_ref().map(|n| n.value.as_str()), Some("shop"));
+    let a = &s.services["a"];
+    assert_eq!(a.other["profiles"].value, json!(["debug"]));
+    assert_eq!(a.other["profiles"].source.path, "services.a.profiles");
+    assert_eq!(a.extensions["x-team"].value, json!("web"));
+    // docker prints extension maps with sorted keys and never prints keys it does not know.
+    let out = s.to_compose_json();
+    assert_eq!(
+        serde_json::to_string(&out["x-top"]).expect("json"),
+        r#"{"a":2,"b":1}"#
+    );
+    assert_eq!(out["services"]["a"].get("profiles"), None);
+    assert_eq!(out["services"]["a"]["x-team"], json!("web"));
+}
