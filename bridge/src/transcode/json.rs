@@ -582,7 +582,7 @@ fn apply_query(
             continue;
         };
         // Resolve to proto names so `orderId` and `order_id` count as one field.
-        let Ok(proto_path) = proto_names(&m.method.input(), fp.parts()) else {
+        let Some(proto_path) = proto_names(&m.method.input(), fp.parts()) else {
             unknown()?;
             continue;
         };
@@ -631,20 +631,20 @@ fn apply_query(
     Ok(())
 }
 
-fn proto_names(desc: &MessageDescriptor, path: &[String]) -> Result<Vec<String>, ()> {
+fn proto_names(desc: &MessageDescriptor, path: &[String]) -> Option<Vec<String>> {
     let mut out = Vec::with_capacity(path.len());
     let mut d = desc.clone();
     for (i, p) in path.iter().enumerate() {
-        let fd = lookup(&d, p, true).ok_or(())?;
+        let fd = lookup(&d, p, true)?;
         out.push(fd.name().to_string());
         if i + 1 < path.len() {
             match fd.kind() {
                 Kind::Message(m) if !fd.is_list() && !fd.is_map() => d = m,
-                _ => return Err(()),
+                _ => return None,
             }
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// Rule 2(c) of `http.proto`: query parameters set only fields neither the path nor the body

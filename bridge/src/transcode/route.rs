@@ -709,6 +709,30 @@ mod tests {
     }
 
     #[test]
+    fn table_applies_the_unescape_option() {
+        let Some(pool) = pool("demo/shop.proto") else {
+            return;
+        };
+        let path = "/v1/buckets/b/objects/a%2Fb%3Ac";
+        let object = |unescape| {
+            let t = Table::from_pool(
+                &pool,
+                &Options {
+                    unescape,
+                    ..Options::default()
+                },
+            )
+            .expect("table");
+            t.find(&http::Method::GET, path).expect("found").bindings[1]
+                .1
+                .clone()
+        };
+        assert_eq!(object(Unescape::ExceptSlash), "a%2Fb:c");
+        assert_eq!(object(Unescape::ExceptReserved), "a%2Fb%3Ac");
+        assert_eq!(object(Unescape::All), "a/b:c");
+    }
+
+    #[test]
     fn messaging_table_covers_http_proto_examples() {
         let Some(pool) = pool("test/messaging.proto") else {
             return;
