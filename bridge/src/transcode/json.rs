@@ -1174,6 +1174,58 @@ mod tests {
     }
 
     #[test]
+    fn typed_path_variables() {
+        let Some(pool) = pool("demo/shop.proto") else {
+            return;
+        };
+        let rule = |selector: &str, path: &str| crate::transcode::route::Rule {
+            selector: selector.into(),
+            verb: "GET".into(),
+            path: path.into(),
+            body: String::new(),
+            response_body: String::new(),
+        };
+        let rules = [
+            rule(
+                "demo.shop.v1.Orders.GetBook",
+                "/books/{name}/rev/{revision}",
+            ),
+            rule(
+                "demo.shop.v1.Orders.ListOrders",
+                "/orders/size/{page_size}/cancelled/{include_cancelled}/cursor/{cursor}",
+            ),
+        ];
+        let t = Table::from_rules(&pool, &rules, &Options::default()).expect("table");
+        let run = |path: &str| {
+            let m = t.find(&http::Method::GET, path).expect("route");
+            request(&m, None, b"", &RequestOptions::default())
+                .map(|x| serde_json::to_value(&x).expect("json"))
+        };
+        assert_eq!(
+            run("/books/b1/rev/-3"),
+            Ok(json!({"name": "b1", "revision": -3}))
+        );
+        assert_eq!(
+            run("/orders/size/5/cancelled/true/cursor/AQID"),
+            Ok(json!({"pageSize": 5, "includeCancelled": true, "cursor": "AQID"}))
+        );
+        assert_eq!(
+            run("/books/b1/rev/x"),
+            Err(Error::Path {
+                field: "revision".into(),
+                value: "x".into(),
+                message: "\"x\" is not a valid int32".into()
+            })
+        );
+        let e = run("/orders/size/1/cancelled/maybe/cursor/AQID").expect_err("bool");
+        assert!(
+            matches!(e, Error::Path { ref field, .. } if field == "include_cancelled"),
+            "{e}"
+        );
+        assert_eq!(e.to_status().http_status(), 400);
+    }
+
+    #[test]
     fn body_rules() {
         let Some(f) = Fixture::new("demo/shop.proto") else {
             return;
@@ -1263,6 +1315,8 @@ mod tests {
         let (field, msg) = body(r#"{"orderId":"o","colour":"red"}"#);
         assert_eq!(field, "colour", "{msg}");
         assert!(msg.contains("colour"), "{msg}");
+        let (field, _) = body(r#"{"shipTo":{"geo":{"lat":1,"alt":2}}}"#);
+        assert_eq!(field, "shipTo.geo.alt");
         let (field, _) = body(r#"[1,2]"#);
         assert_eq!(field, ".");
         // Unknown body fields may be ignored instead.
