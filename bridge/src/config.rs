@@ -504,6 +504,45 @@ mod tests {
         assert!(err.to_string().contains("soon"));
     }
 
+    /// A valid sample value for every override key, by its suffix.
+    fn sample(key: &str) -> &'static str {
+        match key {
+            k if k.ends_with("_LISTEN") => "127.0.0.1:0",
+            k if k.ends_with("_HOST") || k.ends_with("_USERNAME") => "bridge",
+            k if k.ends_with("_PASSWORD") || k.ends_with("_TOKEN") => "s3cret",
+            k if k.ends_with("_THRESHOLD") => "0.9",
+            "BRIDGE_EUREKA_SELF_PRESERVATION"
+            | "BRIDGE_EUREKA_SYNC_WHEN_TIMESTAMP_DIFFERS"
+            | "BRIDGE_AUTH_PROTECT_READS" => "true",
+            "BRIDGE_LIMITS_MAX_HEADER_BYTES" => "9000",
+            _ => "7",
+        }
+    }
+
+    /// Every `BRIDGE_*` key the operator docs mention is one `apply_env` accepts, so the
+    /// reference cannot drift from the code.
+    #[test]
+    fn documented_overrides_are_accepted() {
+        let docs =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/bridge-eureka.md");
+        let text = std::fs::read_to_string(&docs).expect("docs/bridge-eureka.md");
+        let mut keys: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .filter(|w| w.starts_with("BRIDGE_") && w.len() > "BRIDGE_".len())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert!(keys.len() >= 20, "{keys:?}");
+        let mut c = Config::default();
+        for key in keys {
+            c.apply_env([(key.to_owned(), sample(key).to_owned())])
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        c.validate().expect("all samples together are valid");
+        assert_eq!(c.limits.max_header_bytes, 9000);
+        assert!(c.auth.protect_reads);
+    }
+
     #[test]
     fn validation_catches_bad_values() {
         let bad = |f: &dyn Fn(&mut Config)| {
