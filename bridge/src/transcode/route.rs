@@ -270,6 +270,20 @@ impl Table {
             bindings: Vec::new(),
             unescape: options.unescape,
         };
+        table.add_rules(pool, rules)?;
+        if options.auto_mapping {
+            table.add_auto_mapping(pool, &options.services)?;
+        }
+        Ok(table)
+    }
+
+    /// Adds explicit rules to a table, e.g. mapping-file rules on top of the proto annotations.
+    /// A rule matching exactly the requests of an existing binding is a conflict.
+    pub fn add_rules<'a>(
+        &mut self,
+        pool: &DescriptorPool,
+        rules: impl IntoIterator<Item = &'a Rule>,
+    ) -> Result<(), RouteError> {
         for rule in rules {
             let method =
                 find_method(pool, &rule.selector).ok_or_else(|| RouteError::UnknownMethod {
@@ -279,7 +293,7 @@ impl Table {
                 selector: rule.selector.clone(),
                 verb: rule.verb.clone(),
             })?;
-            table.push(
+            self.push(
                 method,
                 &rule.selector,
                 verb,
@@ -288,10 +302,7 @@ impl Table {
                 &rule.response_body,
             )?;
         }
-        if options.auto_mapping {
-            table.add_auto_mapping(pool, &options.services)?;
-        }
-        Ok(table)
+        Ok(())
     }
 
     fn add_auto_mapping(
@@ -855,6 +866,44 @@ mod tests {
                 .map(|b| b.verb.clone()),
             Some(Verb::Method(M::GET))
         );
+    }
+
+    #[test]
+    fn annotations_and_mapping_rules_combine() {
+        let Some(pool) = pool("demo/shop.proto") else {
+            return;
+        };
+        let mut t = Table::from_pool(&pool, &Options::default()).expect("table");
+        let extra = rule(
+            "demo.shop.v1.Orders.GetOrder",
+            "GET",
+            "/legacy/order/{order_id}",
+            "",
+            "",
+        );
+        t.add_rules(&pool, [&extra]).expect("added");
+        assert_eq!(
+            found(&t, http::Method::GET, "/legacy/order/3").map(|x| x.0),
+            Some("GetOrder".into())
+        );
+        assert!(t.find(&http::Method::GET, "/v1/orders/3").is_some());
+        // The annotation stays the primary binding.
+        assert_eq!(
+            t.primary("demo.shop.v1.Orders.GetOrder")
+                .map(|b| b.template.as_str()),
+            Some("/v1/orders/{order_id}")
+        );
+        let clash = rule(
+            "demo.shop.v1.Orders.GetBook",
+            "GET",
+            "/v1/orders/{name}",
+            "",
+            "",
+        );
+        assert!(matches!(
+            t.add_rules(&pool, [&clash]),
+            Err(RouteError::Conflict { .. })
+        ));
     }
 
     #[test]
