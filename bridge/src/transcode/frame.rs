@@ -53,12 +53,13 @@ impl FrameError {
 /// Frames one message (uncompressed).
 pub fn encode(message: &[u8], max: usize) -> Result<Bytes, FrameError> {
     let len = message.len();
-    if len > max || u32::try_from(len).is_err() {
-        return Err(FrameError::TooLarge { len, max });
-    }
+    let wire_len = u32::try_from(len)
+        .ok()
+        .filter(|_| len <= max)
+        .ok_or(FrameError::TooLarge { len, max })?;
     let mut out = BytesMut::with_capacity(HEADER_LEN + len);
     out.put_u8(0);
-    out.put_u32(len as u32);
+    out.put_u32(wire_len);
     out.put_slice(message);
     Ok(out.freeze())
 }

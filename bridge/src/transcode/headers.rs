@@ -210,7 +210,7 @@ impl Policy {
         if let (Some(t), Some(h)) = (timeout, &self.timeout_header) {
             headers.insert(
                 h.clone(),
-                HeaderValue::from(t.as_millis().min(u128::from(u64::MAX)) as u64),
+                HeaderValue::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             );
         }
         Ok(Forward { headers, timeout })
