@@ -544,6 +544,16 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_valid() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bridge/eureka.yaml");
+        let text = std::fs::read_to_string(&path).expect("examples/bridge/eureka.yaml");
+        let c = Config::from_yaml_str(&text).expect("parses");
+        c.validate().expect("valid");
+        assert_eq!(c.mesh_services.len(), 2);
+    }
+
+    #[test]
     fn validation_catches_bad_values() {
         let bad = |f: &dyn Fn(&mut Config)| {
             let mut c = Config::default();
