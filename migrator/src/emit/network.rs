@@ -27,10 +27,15 @@ pub(crate) fn policies(cx: &mut Cx<'_>) {
                 ]),
             )])
         };
+        let meta = cx.metadata(&name, None, vec![]);
+        let meta = match cx.stack.networks.get(&net) {
+            Some(n) => crate::emit::store::with_labels(meta, &n.labels),
+            None => meta,
+        };
         let doc = Yaml::map([
             ("apiVersion", Yaml::str("networking.k8s.io/v1")),
             ("kind", Yaml::str("NetworkPolicy")),
-            ("metadata", cx.metadata(&name, None, vec![])),
+            ("metadata", meta),
             (
                 "spec",
                 Yaml::map([

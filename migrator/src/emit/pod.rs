@@ -787,9 +787,10 @@ fn bind(
 ) -> Option<(String, Yaml)> {
     let stack = b.cx.stack;
     let path = stack.resolve(source);
-    let inside = !std::path::Path::new(source).is_absolute()
-        && !source.starts_with('~')
-        && path.starts_with(&stack.base_dir);
+    // Only files next to the stack travel with it; the stack's own folder is the project, not
+    // configuration, and anything elsewhere exists on one node only.
+    let inside =
+        !source.starts_with('~') && path.starts_with(&stack.base_dir) && path != stack.base_dir;
     let needs = |b: &mut Builder<'_, '_>, why: &str| {
         b.find(
             key,

@@ -88,7 +88,7 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
             path: path.clone(),
             source,
         })?;
-        let cm = cx.name("configmap", key);
+        let cm = cx.name("configmap", &swarm_name(key, obj));
         let base = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -101,17 +101,7 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
         } else {
             ("binaryData", Yaml::Tpl(format!("{{{{ {get} | b64enc }}}}")))
         };
-        let labels = obj
-            .labels
-            .iter()
-            .filter(|(k, v)| name::qualified_name_ok(k) && name::label_value_ok(&v.value))
-            .map(|(k, v)| (k.clone(), Yaml::str(&v.value)));
-        let mut meta = cx.metadata(&cm, None, vec![]);
-        if let Yaml::Map(m) = &mut meta
-            && let Some((_, Yaml::Map(l))) = m.iter_mut().find(|(k, _)| k == "labels")
-        {
-            l.extend(labels);
-        }
+        let meta = with_labels(cx.metadata(&cm, None, vec![]), &obj.labels);
         cx.bundle
             .add(chart_path, bytes, crate::emit::bundle::MODE_FILE);
         let doc = Yaml::map([
@@ -128,15 +118,6 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
                 key: Yaml::str(data_key),
             },
         );
-        if let Some(t) = &obj.template_driver {
-            cx.find(
-                &t.source,
-                None,
-                Status::Approximated,
-                "ConfigMap data (as written)",
-                "Swarm renders the config as a Go template per task ({{.Service.Name}}, …); the chart carries it unrendered: replace the placeholders",
-            );
-        }
     }
     if !config_values.is_empty() {
         cx.values.push((
@@ -162,7 +143,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
             continue;
         }
         let vk = name::values_key(key);
-        let secret = cx.name("secret", key);
+        let secret = cx.name("secret", &swarm_name(key, obj));
         let data_key = name::data_key(key);
         let external = obj.is_external() || obj.driver.is_some() || obj.file.is_none();
         if mode == SecretMode::ExternalSecrets {
@@ -277,7 +258,10 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
         let doc = Yaml::map([
             ("apiVersion", Yaml::str("v1")),
             ("kind", Yaml::str("Secret")),
-            ("metadata", cx.metadata(&secret, None, vec![])),
+            (
+                "metadata",
+                with_labels(cx.metadata(&secret, None, vec![]), &obj.labels),
+            ),
             ("type", Yaml::str("Opaque")),
             ("data", Yaml::Map(vec![(data_key.clone(), Yaml::Str(b64))])),
         ]);
@@ -353,7 +337,10 @@ fn volumes(cx: &mut Cx<'_>) {
             );
             continue;
         }
-        let pvc = cx.name("pvc", key);
+        let pvc = cx.name(
+            "pvc",
+            vol.name.as_ref().map_or(key.as_str(), |n| n.value.as_str()),
+        );
         values.push((
             vk.clone(),
             Yaml::Doc(
@@ -369,7 +356,10 @@ fn volumes(cx: &mut Cx<'_>) {
         let doc = Yaml::map([
             ("apiVersion", Yaml::str("v1")),
             ("kind", Yaml::str("PersistentVolumeClaim")),
-            ("metadata", cx.metadata(&pvc, None, vec![])),
+            (
+                "metadata",
+                with_labels(cx.metadata(&pvc, None, vec![]), &vol.labels),
+            ),
             (
                 "spec",
                 Yaml::Map(vec![
@@ -424,6 +414,29 @@ fn volumes(cx: &mut Cx<'_>) {
             ),
         ));
     }
+}
+
+/// Adds the Swarm object's labels that are valid Kubernetes labels to `metadata.labels`.
+pub(crate) fn with_labels(
+    mut meta: Yaml,
+    labels: &std::collections::BTreeMap<String, crate::model::Sourced<String>>,
+) -> Yaml {
+    if let Yaml::Map(m) = &mut meta
+        && let Some((_, Yaml::Map(l))) = m.iter_mut().find(|(k, _)| k == "labels")
+    {
+        l.extend(
+            labels
+                .iter()
+                .filter(|(k, v)| {
+                    name::qualified_name_ok(k)
+                        && name::label_value_ok(&v.value)
+                        && !k.starts_with("app.kubernetes.io/")
+                        && !k.starts_with("helm.sh/")
+                })
+                .map(|(k, v)| (k.clone(), Yaml::str(&v.value))),
+        );
+    }
+    meta
 }
 
 /// The claimName of a named volume.

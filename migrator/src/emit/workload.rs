@@ -192,7 +192,9 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     if kind != Kind::Job || !pod.ports.is_empty() {
         let (svc_values, object) = service_object(cx, svc, &name, &key, &pod.ports, dnsrr);
         values.push(("service".into(), svc_values));
-        cx.template(&format!("{name}-service.yaml"), &[object], false);
+        let mut docs = vec![object];
+        docs.extend(aliases(cx, svc, &name, &key, dnsrr || pod.ports.is_empty()));
+        cx.template(&format!("{name}-service.yaml"), &docs, false);
     }
     let published: Vec<&PortSpec> = pod.ports.iter().filter(|p| p.published).collect();
     if !published.is_empty() && !network_labels.is_empty() {
@@ -345,6 +347,53 @@ fn service_object(
     (values, object)
 }
 
+/// Network aliases: another DNS name for the same pods, so one more Service per alias (with the
+/// same ports), named after the alias.
+fn aliases(cx: &mut Cx<'_>, svc: &Service, name: &str, key: &str, headless: bool) -> Vec<Yaml> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for attachment in svc.networks.values() {
+        let Some(a) = &attachment.value else { continue };
+        for alias in &a.aliases {
+            if alias.value == svc.name || !seen.insert(alias.value.clone()) {
+                continue;
+            }
+            let alias_name = cx.name("workload", &alias.value);
+            if name::dns_label(&alias.value, 63) != alias.value {
+                cx.find(
+                    &alias.source,
+                    Some(&svc.name),
+                    Status::Approximated,
+                    format!("Service {alias_name}"),
+                    "the alias is not a valid Kubernetes Service name; the Service has a sanitised name, so clients must use that",
+                );
+            }
+            let v = format!(".Values.services.{key}.service");
+            let mut spec = vec![("type".to_string(), Yaml::Tpl(format!("{{{{ {v}.type }}}}")))];
+            if headless {
+                spec.push(("clusterIP".into(), Yaml::str("None")));
+            }
+            spec.push(("selector".into(), cx.selector(name)));
+            spec.push((
+                String::new(),
+                Yaml::Lines(vec![
+                    format!("{{{{- with {v}.ports }}}}"),
+                    "ports:".into(),
+                    "  {{- toYaml . | nindent {J} }}".into(),
+                    "{{- end }}".into(),
+                ]),
+            ));
+            out.push(Yaml::map([
+                ("apiVersion", Yaml::str("v1")),
+                ("kind", Yaml::str("Service")),
+                ("metadata", cx.metadata(&alias_name, Some(name), vec![])),
+                ("spec", Yaml::Map(spec)),
+            ]));
+        }
+    }
+    out
+}
+
 /// The rolling update: `parallelism` tasks at a time, `order` decides whether new tasks start
 /// first (maxSurge) or old ones stop first (maxUnavailable); Swarm's defaults (1, stop-first)
 /// apply when `update_config` is absent. Returns the strategy and minReadySeconds (`delay`).
@@ -371,18 +420,7 @@ fn strategy(cx: &mut Cx<'_>, svc: &Service, kind: Kind) -> (Yaml, Option<u64>) {
         .and_then(|u| u.delay.as_ref())
         .map(|d| name::seconds(d.value))
         .filter(|s| *s > 0);
-    if let Some(u) = uc
-        && let Some(m) = &u.monitor
-    {
-        cx.find(
-            &m.source,
-            Some(&svc.name),
-            Status::Approximated,
-            "-",
-            "Kubernetes watches readiness during the rollout instead of a monitor period; the rollout stops progressing on failures (progressDeadlineSeconds, default 600s)",
-        );
-    }
-    let _ = kind;
+    let _ = (cx, kind);
     (
         Yaml::map([
             ("type", Yaml::str("RollingUpdate")),

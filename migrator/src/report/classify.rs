@@ -343,18 +343,18 @@ pub static TABLE: &[Rule] = &[
             when(
                 &[Present("uid")],
                 A,
-                "ConfigMap volume (subPath) at target",
+                "ConfigMap volume item (subPath) at target",
                 "per-file uid/gid cannot be set on a ConfigMap volume; use pod securityContext.fsGroup",
             ),
             when(
                 &[Present("gid")],
                 A,
-                "ConfigMap volume (subPath) at target",
+                "ConfigMap volume item (subPath) at target",
                 "per-file uid/gid cannot be set on a ConfigMap volume; use pod securityContext.fsGroup",
             ),
             c(
                 C,
-                "ConfigMap volume (subPath) at target, mode → defaultMode",
+                "ConfigMap volume item (subPath) at target (default /<name>), mode → items[].mode",
                 "mounted at the same path with the same mode",
             ),
         ],
@@ -446,8 +446,8 @@ pub static TABLE: &[Rule] = &[
         children: Leaf,
         cases: &[c(
             C,
-            "ConfigMap + container env",
-            "same variables; `$(...)` is escaped so Kubernetes does not expand it",
+            "container env (values services.<service>.env)",
+            "same variables; `$` is doubled in the template so Kubernetes does not expand `$(...)`",
         )],
     },
     Rule {
@@ -590,9 +590,9 @@ pub static TABLE: &[Rule] = &[
         key: "services.*.networks.*.aliases",
         children: Leaf,
         cases: &[c(
-            A,
-            "extra Service per alias",
-            "an alias is another DNS name for the service; Kubernetes needs one Service object per name",
+            C,
+            "one more Service per alias (same selector and ports)",
+            "an alias is another DNS name for the same pods",
         )],
     },
     Rule {
@@ -703,18 +703,18 @@ pub static TABLE: &[Rule] = &[
             when(
                 &[Present("uid")],
                 A,
-                "Secret volume at /run/secrets/<target>",
+                "Secret volume item (subPath) at /run/secrets/<target>",
                 "per-file uid/gid cannot be set on a Secret volume; use pod securityContext.fsGroup",
             ),
             when(
                 &[Present("gid")],
                 A,
-                "Secret volume at /run/secrets/<target>",
+                "Secret volume item (subPath) at /run/secrets/<target>",
                 "per-file uid/gid cannot be set on a Secret volume; use pod securityContext.fsGroup",
             ),
             c(
                 C,
-                "Secret volume at /run/secrets/<target>, mode → defaultMode",
+                "Secret volume item (subPath) at /run/secrets/<target>, mode → items[].mode",
                 "mounted at the path Swarm uses, so the application reads it unchanged",
             ),
         ],
@@ -888,7 +888,7 @@ pub static TABLE: &[Rule] = &[
         children: Leaf,
         cases: &[c(
             C,
-            "workload metadata.labels/annotations",
+            "workload metadata.annotations",
             "service labels describe the workload; Traefik routing labels are read for the Istio routes",
         )],
     },
@@ -947,8 +947,8 @@ pub static TABLE: &[Rule] = &[
         children: Leaf,
         cases: &[c(
             A,
-            "Deployment.spec.progressDeadlineSeconds",
-            "how long a new pod is watched; Kubernetes watches the whole rollout instead",
+            "-",
+            "Kubernetes watches readiness during the rollout instead of a monitor period; a failing rollout stops progressing (progressDeadlineSeconds, default 600s)",
         )],
     },
     Rule {
@@ -1192,14 +1192,20 @@ pub static TABLE: &[Rule] = &[
             ),
             when(
                 &[Prefix("", "node.role")],
-                N,
-                "nodeAffinity on a node label",
-                "Kubernetes does not schedule workloads on control-plane nodes by default: name the node label that marks the right nodes",
+                A,
+                "nodeAffinity node-role.kubernetes.io/control-plane Exists (manager, + toleration) / DoesNotExist (worker)",
+                "manager nodes are the control plane, labelled so on kubeadm-style clusters; check your cluster's labels",
+            ),
+            when(
+                &[Prefix("", "engine.labels.")],
+                A,
+                "nodeAffinity on node label <name>",
+                "Docker engine labels become node labels of the same name: label the Kubernetes nodes accordingly",
             ),
             c(
                 N,
                 "nodeAffinity on a node label",
-                "no Kubernetes node label corresponds (node.id, engine.labels.*): name the label to use",
+                "no Kubernetes node label corresponds (node.id): name the label to use",
             ),
         ],
     },
@@ -1255,7 +1261,7 @@ pub static TABLE: &[Rule] = &[
             when(
                 &[Is("0", "CMD-SHELL")],
                 C,
-                "probe exec [\"/bin/sh\", \"-c\", <command>]",
+                "probe exec [\"sh\", \"-c\", <command>]",
                 "CMD-SHELL runs through the shell, so the probe does too",
             ),
             when(
@@ -1387,9 +1393,9 @@ pub static TABLE: &[Rule] = &[
         cases: &[
             when(
                 &[Is("", "true")],
-                A,
-                "NetworkPolicy egress limited to members",
-                "no traffic leaves the network",
+                N,
+                "NetworkPolicy egress",
+                "the generated policies restrict ingress only: add an egress policy if traffic must not leave the network",
             ),
             c(C, "-", "false is the default"),
         ],
@@ -1561,8 +1567,8 @@ pub static TABLE: &[Rule] = &[
         children: Leaf,
         cases: &[c(
             A,
-            "Helm template (tpl) in the Secret",
-            "Go templates in the value are rendered by Helm at install time, not per task",
+            "Secret data (unrendered)",
+            "Swarm renders the value as a Go template per task ({{.Service.Name}}, …); the chart carries it as written: replace the placeholders",
         )],
     },
     // ── top-level configs ─────────────────────────────────────────────────────────────────────
@@ -1625,8 +1631,8 @@ pub static TABLE: &[Rule] = &[
         children: Leaf,
         cases: &[c(
             A,
-            "Helm template (tpl) in the ConfigMap",
-            "Go templates in the content are rendered by Helm at install time, not per task",
+            "ConfigMap data (unrendered)",
+            "Swarm renders the config as a Go template per task ({{.Service.Name}}, …); the chart carries it as written: replace the placeholders",
         )],
     },
 ];

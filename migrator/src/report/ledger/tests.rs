@@ -155,7 +155,7 @@ fn nested_keys_and_items_get_entries() {
     assert!(
         entry(&l, "services.s.healthcheck.test")
             .target
-            .contains("/bin/sh")
+            .contains("[\"sh\", \"-c\"")
     );
     assert_eq!(
         entry(&l, "services.s").target,
@@ -210,8 +210,9 @@ fn outcomes_depend_on_values() {
     assert_eq!(constraint("node.labels.tier == web"), C);
     assert_eq!(constraint("node.hostname == n1"), C);
     assert_eq!(constraint("node.platform.os == linux"), C);
-    assert_eq!(constraint("node.role == manager"), N);
-    assert_eq!(constraint("engine.labels.os == linux"), N);
+    assert_eq!(constraint("node.role == manager"), A);
+    assert_eq!(constraint("engine.labels.os == linux"), A);
+    assert_eq!(constraint("node.id == abc"), N);
 
     let kind = |deploy: &str| {
         let l = ledger(&format!(
