@@ -1,4 +1,7 @@
 //! The bridge library's error type: what failed, with the context needed to fix it.
+//!
+//! `Display` names what failed; the underlying cause is only in `source()`, so a chain printer
+//! (`{:#}` in anyhow) shows each part once.
 
 use std::net::SocketAddr;
 
@@ -6,7 +9,7 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The YAML config file could not be parsed into [`crate::config::Config`].
-    #[error("config is not valid YAML for the bridge: {source}")]
+    #[error("config is not valid YAML for the bridge")]
     ParseConfig {
         /// The YAML parser's error (it carries line and column).
         #[source]
@@ -31,7 +34,7 @@ pub enum Error {
         reason: String,
     },
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address that was asked for.
         addr: SocketAddr,
@@ -40,7 +43,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An I/O error while serving (accept loop, local address lookup).
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What the bridge was doing.
         what: &'static str,
@@ -56,14 +59,14 @@ pub enum Error {
         reason: String,
     },
     /// JSON could not be parsed at all.
-    #[error("malformed JSON: {source}")]
+    #[error("malformed JSON")]
     Json {
         /// The parser's error.
         #[source]
         source: serde_json::Error,
     },
     /// XML could not be parsed at all.
-    #[error("malformed XML: {source}")]
+    #[error("malformed XML")]
     Xml {
         /// The parser's error.
         #[source]

@@ -64,7 +64,8 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Payload { reason } => Self::bad_request(reason),
-            e @ (Error::Json { .. } | Error::Xml { .. }) => Self::bad_request(e.to_string()),
+            Error::Json { source } => Self::bad_request(format!("malformed JSON: {source}")),
+            Error::Xml { source } => Self::bad_request(format!("malformed XML: {source}")),
             other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
