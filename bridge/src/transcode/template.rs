@@ -850,6 +850,39 @@ mod tests {
     }
 
     #[test]
+    fn expand_then_match_round_trips_every_character() {
+        let single = Template::parse("/v1/{id}:go").expect("parses");
+        let multi = Template::parse("/v1/{p=**}").expect("parses");
+        let mut chars: Vec<String> = (0x20u8..=0x7e).map(|b| char::from(b).to_string()).collect();
+        chars.extend(["é", "日本", "%2F", "%zz", "a%", "\u{1F600}"].map(String::from));
+        for c in chars {
+            let value = format!("a{c}b");
+            let path = single.expand(|_| Some(value.clone())).expect("expands");
+            assert!(!path[4..path.len() - 3].contains('/'), "{path}");
+            let got = single.matches(&path, Unescape::default()).expect("matches");
+            assert_eq!(got[0].1, value, "single {path}");
+
+            let value = format!("x/{c}/y");
+            let path = multi.expand(|_| Some(value.clone())).expect("expands");
+            // The expansion never holds an encoded '/', so both modes give the value back.
+            for u in [Unescape::ExceptSlash, Unescape::All] {
+                let got = multi.matches(&path, u).expect("matches");
+                assert_eq!(got[0].1, value, "multi {u:?} {path}");
+            }
+            // ExceptReserved leaves reserved characters encoded; decoding them gives the value.
+            if !c.contains('%') {
+                let got = multi
+                    .matches(&path, Unescape::ExceptReserved)
+                    .expect("matches");
+                assert_eq!(
+                    decode(&got[0].1, |_| false).as_deref(),
+                    Some(value.as_str())
+                );
+            }
+        }
+    }
+
+    #[test]
     fn rank_orders_literals_before_variables() {
         let r = |s| {
             let t = Template::parse(s).expect("parses");
