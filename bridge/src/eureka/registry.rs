@@ -2,7 +2,9 @@
 //! eviction and self-preservation, following Netflix `AbstractInstanceRegistry` semantics.
 
 use super::clock::Clock;
-use super::instance::{ActionType, Application, Applications, Instance, Status};
+use super::instance::{
+    ActionType, Application, Applications, Instance, Status, reconcile_hashcode,
+};
 use super::lease::Lease;
 use crate::metrics::{Gauges, Metrics, inc};
 use serde::Serialize;
@@ -536,6 +538,16 @@ impl Registry {
             .collect()
     }
 
+    fn full_hashcode(st: &State) -> String {
+        let legacy = st
+            .legacy
+            .values()
+            .flat_map(|m| m.values())
+            .map(|l| &l.instance);
+        let mesh = st.mesh.values().flat_map(|m| m.values());
+        reconcile_hashcode(legacy.chain(mesh))
+    }
+
     /// `GET apps`: every instance; `versions__delta` is 1 like the Java server's full fetch.
     /// Returns the generation the view was taken at.
     pub fn applications(&self) -> (u64, Applications) {
@@ -564,10 +576,9 @@ impl Registry {
                 Application { name, instances }
             })
             .collect();
-        let full = Applications::new(1, Self::all_apps(&st));
         let apps = Applications {
             version: st.delta_version,
-            hashcode: full.hashcode,
+            hashcode: Self::full_hashcode(&st),
             applications,
         };
         (self.generation(), apps)
@@ -576,24 +587,49 @@ impl Registry {
     /// `GET apps/{APP}`.
     pub fn application(&self, app: &str) -> (u64, Option<Application>) {
         let st = self.lock();
-        let found = Self::all_apps(&st).into_iter().find(|a| a.name == app);
+        let mut instances: Vec<Instance> = st
+            .legacy
+            .get(app)
+            .map(|m| m.values().map(Lease::decorated).collect())
+            .unwrap_or_default();
+        if let Some(m) = st.mesh.get(app) {
+            instances.extend(m.values().cloned());
+        }
+        let found = (!instances.is_empty()).then(|| Application {
+            name: app.to_owned(),
+            instances,
+        });
         (self.generation(), found)
     }
 
     /// `GET vips/{vip}` (`secure = false`) or `GET svips/{svip}`; `None` when nothing matches.
     pub fn by_vip(&self, vip: &str, secure: bool) -> (u64, Option<Applications>) {
         let st = self.lock();
-        let apps: Vec<Application> = Self::all_apps(&st)
+        let matches = |i: &Instance| {
+            if secure {
+                i.has_secure_vip(vip)
+            } else {
+                i.has_vip(vip)
+            }
+        };
+        let mut by_app: BTreeMap<&str, Vec<Instance>> = BTreeMap::new();
+        for (app, leases) in &st.legacy {
+            let hits = leases.values().filter(|l| matches(&l.instance));
+            by_app
+                .entry(app)
+                .or_default()
+                .extend(hits.map(Lease::decorated));
+        }
+        for (app, instances) in &st.mesh {
+            let hits = instances.values().filter(|i| matches(i));
+            by_app.entry(app).or_default().extend(hits.cloned());
+        }
+        let apps: Vec<Application> = by_app
             .into_iter()
-            .filter_map(|mut a| {
-                a.instances.retain(|i| {
-                    if secure {
-                        i.has_secure_vip(vip)
-                    } else {
-                        i.has_vip(vip)
-                    }
-                });
-                (!a.instances.is_empty()).then_some(a)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(name, instances)| Application {
+                name: name.to_owned(),
+                instances,
             })
             .collect();
         let found = (!apps.is_empty()).then(|| Applications::new(1, apps));
