@@ -435,8 +435,11 @@ fn ports(b: &mut Builder<'_, '_>) -> Vec<PortSpec> {
         .collect()
 }
 
+/// Mapping entries in order.
+type Entries = Vec<(String, Yaml)>;
+
 /// Values `env` (from `environment`) and the env_file variables (for a ConfigMap).
-fn environment(b: &Builder<'_, '_>) -> (Vec<(String, Yaml)>, Vec<(String, String)>) {
+fn environment(b: &Builder<'_, '_>) -> (Entries, Vec<(String, String)>) {
     let stack = b.cx.stack;
     let env_files: Vec<String> = b
         .svc

@@ -130,11 +130,12 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         }
         Kind::DaemonSet => {}
     }
-    spec.push((
-        "selector".into(),
-        Yaml::map([("matchLabels", cx.selector(&name))]),
-    ));
+    // A Job generates its own selector; setting one needs manualSelector and risks overlaps.
     if kind != Kind::Job {
+        spec.push((
+            "selector".into(),
+            Yaml::map([("matchLabels", cx.selector(&name))]),
+        ));
         let (strategy, min_ready) = strategy(cx, svc, kind);
         if let Some(m) = min_ready {
             spec.push(("minReadySeconds".into(), Yaml::uint(m)));
