@@ -198,7 +198,9 @@ pub fn request_with(
             }
             _ => body_message(&desc, &m.body, parse_body(body)?, options)?,
         },
-        _ => body_message(&desc, &m.body, parse_body(body)?, options)?,
+        // The common case reads the bytes straight into the message: no intermediate tree.
+        BodyRule::Whole => whole_body(&desc, body, options.unknown_fields)?,
+        BodyRule::None => body_message(&desc, &m.body, parse_body(body)?, options)?,
     };
     complete(msg, m, query, options)
 }
@@ -329,23 +331,56 @@ pub fn from_json_value(
     let opts = DeserializeOptions::new().deny_unknown_fields(unknown == Unknown::Reject);
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
-    DynamicMessage::deserialize_with_options(desc.clone(), de, &opts).map_err(|e| {
-        let message = strip_position(&e.to_string());
-        let mut field = track.path().to_string();
-        // serde reports an unknown key at its parent object; name the key itself.
-        if let Some(key) = message
-            .strip_prefix("unrecognized field name '")
-            .and_then(|r| r.split_once('\''))
-            .map(|(k, _)| k)
-        {
-            field = if field == "." {
-                key.to_string()
-            } else {
-                format!("{field}.{key}")
-            };
-        }
-        Error::Body { field, message }
-    })
+    match DynamicMessage::deserialize_with_options(desc.clone(), de, &opts) {
+        Ok(msg) => Ok(msg),
+        Err(e) => Err(body_error(track, &e)),
+    }
+}
+
+/// Deserializes a whole JSON body into a message in one pass, telling syntax errors (with
+/// line and column) from values that do not fit (with their JSON path).
+fn whole_body(
+    desc: &MessageDescriptor,
+    body: &[u8],
+    unknown: Unknown,
+) -> Result<DynamicMessage, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DynamicMessage::new(desc.clone()));
+    }
+    let syntax = |e: &serde_json::Error| Error::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    };
+    let opts = DeserializeOptions::new().deny_unknown_fields(unknown == Unknown::Reject);
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(&mut json, &mut track);
+    let msg = match DynamicMessage::deserialize_with_options(desc.clone(), de, &opts) {
+        Ok(msg) => msg,
+        Err(e) if e.is_syntax() || e.is_eof() => return Err(syntax(&e)),
+        Err(e) => return Err(body_error(track, &e)),
+    };
+    json.end().map_err(|e| syntax(&e))?;
+    Ok(msg)
+}
+
+fn body_error(track: serde_path_to_error::Track, e: &serde_json::Error) -> Error {
+    let message = strip_position(&e.to_string());
+    let mut field = track.path().to_string();
+    // serde reports an unknown key at its parent object; name the key itself.
+    if let Some(key) = message
+        .strip_prefix("unrecognized field name '")
+        .and_then(|r| r.split_once('\''))
+        .map(|(k, _)| k)
+    {
+        field = if field == "." {
+            key.to_string()
+        } else {
+            format!("{field}.{key}")
+        };
+    }
+    Error::Body { field, message }
 }
 
 fn strip_position(s: &str) -> String {
@@ -1298,6 +1333,16 @@ mod tests {
         match f.err("POST", "/v1/orders", "{\"orderId\": \n  \"x\",}") {
             Error::Syntax { line, column, .. } => assert_eq!((line, column), (2, 7)),
             other => panic!("{other:?}"),
+        }
+        for (bad, at) in [
+            ("{\"orderId\": \"x\"} trailing", (1, 18)),
+            ("{\"orderId\": ", (1, 12)),
+            ("{\"lines\": [{},", (1, 14)),
+        ] {
+            match f.err("POST", "/v1/orders", bad) {
+                Error::Syntax { line, column, .. } => assert_eq!((line, column), at, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
         let body = |b: &str| match f.err("POST", "/v1/orders", b) {
             Error::Body { field, message } => (field, message),
