@@ -48,7 +48,7 @@ struct Cli {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// Namespace for every object (the `namespaceOverride` value; default: the release namespace).
-    #[arg(long, value_name = "NS")]
+    #[arg(long, value_name = "NS", value_parser = namespace)]
     namespace: Option<String>,
     /// Kubernetes version the chart targets, MAJOR.MINOR (1.25 or later).
     #[arg(long = "kube-version", value_name = "VERSION", default_value = "1.33", value_parser = kube_version)]
@@ -70,6 +70,24 @@ struct Cli {
 enum SecretsArg {
     Inline,
     ExternalSecrets,
+}
+
+/// `--namespace`: a DNS label, as Kubernetes requires.
+fn namespace(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 63
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not a namespace name: lowercase letters, digits and '-', at most 63"
+        ))
+    }
 }
 
 /// `--kube-version`: `1.33` or `v1.33.2`; the chart's APIs need 1.25 or later.

@@ -64,6 +64,18 @@ pub(crate) fn networks(svc: &Service) -> Vec<String> {
 pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     let name = cx.name("workload", &svc.name);
     let key = cx.service_key(&svc.name);
+    if name != svc.name
+        && let Some(src) = &svc.source
+    {
+        // Other services reach this one by its Swarm name; that DNS name changes here.
+        cx.find(
+            src,
+            Some(&svc.name),
+            Status::Approximated,
+            format!("workload and Service {name}"),
+            format!("'{}' is not a valid Kubernetes name: the objects are named {name}, and clients must use that name", svc.name),
+        );
+    }
     let (kind, restart) = kind(svc);
     let mut network_labels = Vec::new();
     for net in networks(svc) {
