@@ -57,8 +57,10 @@ pub struct HttpRequest {
     pub method: http::Method,
     /// Path and query string, percent-encoded.
     pub path_and_query: String,
-    /// The JSON body, when the rule has one (send `Content-Type: application/json`).
+    /// The body, when the rule has one.
     pub body: Option<Vec<u8>>,
+    /// The body's `Content-Type`: `application/json`, or a `google.api.HttpBody`'s own.
+    pub content_type: Option<String>,
 }
 
 /// A message that cannot be turned into an HTTP request, or an answer that cannot be turned
@@ -137,17 +139,23 @@ pub fn request(b: &Binding, msg: &DynamicMessage, o: &Options) -> Result<HttpReq
         .iter()
         .map(|v| &v.field_path)
         .collect();
+    let json_body = |bytes| Some((bytes, "application/json".to_string()));
     let body = match &b.body {
         BodyRule::None => None,
+        BodyRule::Whole if msg.descriptor().full_name() == json::HTTP_BODY => Some(raw(msg)),
         BodyRule::Whole => {
             let mut rest = msg.clone();
             for f in &bound {
                 clear(&mut rest, f.parts());
             }
-            Some(json::to_json(&rest, None, &o.json())?)
+            json_body(json::to_json(&rest, None, &o.json())?)
         }
-        BodyRule::Field(f) => Some(json::to_json(msg, Some(f), &o.json())?),
+        BodyRule::Field(f) => match msg.get_field_by_name(f) {
+            Some(v) if is_http_body(&v) => v.as_message().map(raw),
+            _ => json_body(json::to_json(msg, Some(f), &o.json())?),
+        },
     };
+    let (body, content_type) = body.unzip();
     if b.body != BodyRule::Whole {
         let mut pairs = Vec::new();
         let skip_top = match &b.body {
@@ -177,7 +185,27 @@ pub fn request(b: &Binding, msg: &DynamicMessage, o: &Options) -> Result<HttpReq
         method,
         path_and_query: path,
         body,
+        content_type,
     })
+}
+
+fn is_http_body(v: &Value) -> bool {
+    v.as_message()
+        .is_some_and(|m| m.descriptor().full_name() == json::HTTP_BODY)
+}
+
+/// A `google.api.HttpBody`'s bytes and content type, sent as they are.
+fn raw(hb: &DynamicMessage) -> (Vec<u8>, String) {
+    let data = hb
+        .get_field_by_name("data")
+        .and_then(|v| v.as_bytes().map(|b| b.to_vec()))
+        .unwrap_or_default();
+    let ct = hb
+        .get_field_by_name("content_type")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "application/octet-stream".into());
+    (data, ct)
 }
 
 fn path_value(msg: &DynamicMessage, path: &[String], o: &Options) -> Option<String> {
@@ -313,7 +341,42 @@ fn query_pairs(
 /// Turns a legacy service's 2xx JSON answer into response message bytes. With `response_body`
 /// the JSON is that field's value. An empty body (204) is an empty message.
 pub fn response(b: &Binding, body: &[u8], o: &Options) -> Result<Vec<u8>, Error> {
+    response_with(b, body, None, o)
+}
+
+/// [`response`] that also knows the answer's `Content-Type`: when the response (or its
+/// `response_body` field) is a `google.api.HttpBody`, the answer is carried raw with it.
+pub fn response_with(
+    b: &Binding,
+    body: &[u8],
+    content_type: Option<&str>,
+    o: &Options,
+) -> Result<Vec<u8>, Error> {
     let desc = b.method.output();
+    let hb_field = b
+        .response_body
+        .as_deref()
+        .and_then(|f| desc.get_field_by_name(f));
+    let hb_desc = match hb_field.as_ref().map(|fd| fd.kind()) {
+        Some(Kind::Message(md)) if md.full_name() == json::HTTP_BODY => Some(md),
+        None if desc.full_name() == json::HTTP_BODY => Some(desc.clone()),
+        _ => None,
+    };
+    if let Some(hd) = hb_desc {
+        let mut hb = DynamicMessage::new(hd);
+        let ct = content_type.unwrap_or("application/octet-stream");
+        hb.set_field_by_name("content_type", Value::String(ct.to_string()));
+        hb.set_field_by_name("data", Value::Bytes(body.to_vec().into()));
+        let msg = match hb_field {
+            Some(fd) => {
+                let mut outer = DynamicMessage::new(desc.clone());
+                outer.set_field(&fd, Value::Message(hb));
+                outer
+            }
+            None => hb,
+        };
+        return Ok(msg.encode_to_vec());
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
@@ -341,19 +404,29 @@ pub fn response(b: &Binding, body: &[u8], o: &Options) -> Result<Vec<u8>, Error>
     Ok(msg.encode_to_vec())
 }
 
+/// A legacy service's answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Its `Content-Type`, if any.
+    pub content_type: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
 /// Turns any legacy answer into response bytes or the status for the mesh caller: 2xx through
-/// [`response`], everything else through `table` and [`Status::from_http`].
+/// [`response_with`], everything else through `table` and [`Status::from_http`].
 pub fn answer(
     b: &Binding,
-    status: StatusCode,
-    body: &[u8],
+    a: Answer<'_>,
     o: &Options,
     table: &HttpToGrpc,
 ) -> Result<Vec<u8>, Status> {
-    if !status.is_success() {
-        return Err(Status::from_http(status, body, table));
+    if !a.status.is_success() {
+        return Err(Status::from_http(a.status, a.body, table));
     }
-    response(b, body, o).map_err(|e| Status::new(e.code(), e.to_string()))
+    response_with(b, a.body, a.content_type, o).map_err(|e| Status::new(e.code(), e.to_string()))
 }
 
 #[cfg(test)]
@@ -532,6 +605,68 @@ mod tests {
     }
 
     #[test]
+    fn http_body_travels_raw() {
+        let Some(pool) = pool() else { return };
+        let t = Table::from_pool(&pool, &RouteOptions::default()).expect("table");
+        let o = Options::default();
+        let upload = t.primary("demo.shop.v1.Orders.UploadScan").expect("rule");
+        let req = msg(
+            &pool,
+            "demo.shop.v1.UploadScanRequest",
+            json!({"orderId": "7", "scan": {"contentType": "image/png", "data": "iVBO"}}),
+        );
+        let r = request(upload, &req, &o).expect("ok");
+        assert_eq!(r.path_and_query, "/v1/orders/7/scan");
+        assert_eq!(r.content_type.as_deref(), Some("image/png"));
+        assert_eq!(r.body, Some(vec![0x89, 0x50, 0x4e]));
+        // JSON bodies say so.
+        let cancel = t.primary("demo.shop.v1.Orders.CancelOrder").expect("rule");
+        let r = request(
+            cancel,
+            &msg(
+                &pool,
+                "demo.shop.v1.CancelOrderRequest",
+                json!({"orderId": "1"}),
+            ),
+            &o,
+        )
+        .expect("ok");
+        assert_eq!(
+            (r.body.as_deref(), r.content_type.as_deref()),
+            (Some(b"{}".as_slice()), Some("application/json"))
+        );
+        let get = t.primary("demo.shop.v1.Orders.GetOrder").expect("rule");
+        assert_eq!(
+            request(
+                get,
+                &msg(
+                    &pool,
+                    "demo.shop.v1.GetOrderRequest",
+                    json!({"orderId": "1"})
+                ),
+                &o
+            )
+            .expect("ok")
+            .content_type,
+            None
+        );
+
+        // A legacy PDF answer becomes an HttpBody response.
+        let invoice = t.primary("demo.shop.v1.Orders.GetInvoice").expect("rule");
+        let a = Answer {
+            status: StatusCode::OK,
+            content_type: Some("application/pdf"),
+            body: b"%PDF",
+        };
+        let bytes = answer(invoice, a, &o, &HttpToGrpc::default()).expect("ok");
+        let m = DynamicMessage::decode(invoice.method.output(), bytes.as_slice()).expect("decodes");
+        assert_eq!(
+            serde_json::to_value(&m).expect("json"),
+            json!({"contentType": "application/pdf", "data": "JVBERg=="})
+        );
+    }
+
+    #[test]
     fn unmappable_requests() {
         let Some(pool) = pool() else { return };
         let rules = [
@@ -644,8 +779,11 @@ mod tests {
         assert_eq!(
             answer(
                 get,
-                StatusCode::NOT_FOUND,
-                br#"{"message":"no order 1"}"#,
+                Answer {
+                    status: StatusCode::NOT_FOUND,
+                    content_type: Some("application/json"),
+                    body: br#"{"message":"no order 1"}"#
+                },
                 &o,
                 &table
             ),
@@ -655,11 +793,30 @@ mod tests {
             ))
         );
         assert_eq!(
-            answer(get, StatusCode::NO_CONTENT, b"", &o, &table),
+            answer(
+                get,
+                Answer {
+                    status: StatusCode::NO_CONTENT,
+                    content_type: None,
+                    body: b""
+                },
+                &o,
+                &table
+            ),
             Ok(Vec::new())
         );
         assert_eq!(
-            answer(get, StatusCode::OK, b"nope", &o, &table).map_err(|s| s.code),
+            answer(
+                get,
+                Answer {
+                    status: StatusCode::OK,
+                    content_type: Some("application/json"),
+                    body: b"nope"
+                },
+                &o,
+                &table
+            )
+            .map_err(|s| s.code),
             Err(Code::Internal)
         );
     }
