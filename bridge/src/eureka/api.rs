@@ -9,7 +9,7 @@ use super::{wire, xml};
 use crate::Error;
 use crate::metrics::inc;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -418,7 +418,14 @@ async fn check_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> 
 
 async fn observe(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let span = tracing::info_span!("request", method = %req.method(), route = %req.uri().path());
+    // The matched template (`/eureka/apps/{app}`), not the raw path: ids would make every
+    // request its own route in logs.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let span = tracing::info_span!("request", method = %req.method(), route = %route);
     let resp = next.run(req).instrument(span.clone()).await;
     registry
         .metrics()
