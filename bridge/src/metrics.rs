@@ -57,6 +57,8 @@ pub struct Metrics {
     pub cache_misses: AtomicU64,
     /// Requests rejected by authentication.
     pub auth_rejections: AtomicU64,
+    /// Eureka API requests being handled right now.
+    pub in_flight: AtomicU64,
     /// Eureka API request latency.
     pub request_latency: Histogram,
 }
@@ -157,6 +159,12 @@ impl Metrics {
                 ("source=\"legacy\"", g.legacy_instances),
                 ("source=\"mesh\"", g.mesh_instances),
             ],
+        );
+        gauge(
+            &mut out,
+            "bridge_eureka_requests_in_flight",
+            "Eureka API requests being handled.",
+            &[("", self.in_flight.load(Ordering::Relaxed))],
         );
         gauge(
             &mut out,

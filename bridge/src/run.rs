@@ -30,6 +30,8 @@ use tokio::task::JoinHandle;
 pub struct Running {
     eureka_addr: SocketAddr,
     admin_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     registry: Arc<Registry>,
     ready: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
@@ -45,6 +47,16 @@ impl Running {
     /// Where the admin listener listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Where the legacy → mesh (HTTP/JSON) lane listens; `None` when it is off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Where the mesh → legacy (gRPC) lane listens; `None` when it is off.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// The registry being served.
@@ -114,6 +126,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let registry = Arc::new(Registry::new(settings, clock.clone(), metrics));
     let cache = Arc::new(Cache::new(e.response_cache_ttl, clock.clone()));
 
+    // Lanes are built (descriptors compiled, routes checked) before any port is bound.
+    let lanes = crate::lane::Lanes::build(&config.lanes, registry.clone())
+        .map_err(|source| Error::Lane { source })?;
     let (eureka_listener, eureka_addr) = bind(e.listen).await?;
     let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
 
@@ -139,6 +154,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     });
 
     let mut tasks = Vec::new();
+    let (http_addr, grpc_addr) = lanes
+        .start(
+            &mut tasks,
+            Duration::from_secs(limits.shutdown_grace),
+            &stop_rx,
+        )
+        .await?;
     tasks.push((
         "eureka listener",
         tokio::spawn(serve(eureka_listener, eureka_svc, http, stop_rx.clone())),
@@ -185,6 +207,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     Ok(Running {
         eureka_addr,
         admin_addr,
+        http_addr,
+        grpc_addr,
         registry,
         ready,
         stop,
@@ -398,6 +422,49 @@ mod tests {
             "only the mesh seed changed the registry"
         );
         running.shutdown().await.expect("clean shutdown");
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_an_in_flight_request_finish() {
+        let running = start(config()).await.expect("starts");
+        let eureka = running.eureka_addr();
+        let body = r#"{"instance":{"hostName":"h","app":"A","ipAddr":"10.0.0.1","dataCenterInfo":{"name":"MyOwn"}}}"#;
+        let head = format!(
+            "POST /eureka/apps/A HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        let mut s = TcpStream::connect(eureka).await.expect("connect");
+        s.write_all(head.as_bytes()).await.expect("head");
+        s.write_all(&body.as_bytes()[..10])
+            .await
+            .expect("part of the body");
+        // Shut down only once the server is inside the request (bounded wait).
+        let registry = running.registry().clone();
+        let in_flight = || registry.metrics().in_flight.load(Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while in_flight() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "request never started"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let shutdown = tokio::spawn(running.shutdown());
+        s.write_all(&body.as_bytes()[10..])
+            .await
+            .expect("rest of the body");
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "answered within 10 s");
+        let resp = String::from_utf8_lossy(&out);
+        assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+        assert!(registry.instance("A", "h").is_some());
+        let finished = tokio::time::timeout(Duration::from_secs(10), shutdown).await;
+        assert!(matches!(finished, Ok(Ok(Ok(())))), "shutdown completes");
+        assert!(
+            TcpStream::connect(eureka).await.is_err(),
+            "no longer accepting"
+        );
     }
 
     #[tokio::test]

@@ -416,7 +416,27 @@ async fn check_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> 
     next.run(req).await
 }
 
+/// Counts a request as in flight until dropped, also when the request future is cancelled.
+struct InFlight(Arc<Registry>);
+
+impl InFlight {
+    fn enter(registry: &Arc<Registry>) -> Self {
+        inc(&registry.metrics().in_flight);
+        Self(registry.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .metrics()
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 async fn observe(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
+    let _in_flight = InFlight::enter(&registry);
     let started = Instant::now();
     // The matched template (`/eureka/apps/{app}`), not the raw path: ids would make every
     // request its own route in logs.
