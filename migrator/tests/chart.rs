@@ -379,6 +379,17 @@ fn tasks_that_are_not_restarted_become_jobs() {
         entry(&ledger, "services.once").target,
         "Job (restartPolicy Never)"
     );
+    let sweeper = file(&b, "templates/sweeper-job.yaml");
+    assert!(sweeper.contains("restartPolicy: OnFailure"), "{sweeper}");
+    assert!(
+        !sweeper.contains("backoffLimit"),
+        "no max_attempts: Kubernetes' default"
+    );
+    let e = entry(&ledger, "services.sweeper");
+    assert_eq!(
+        (e.status, e.target.as_str()),
+        (Status::Approximated, "Job (restartPolicy OnFailure)")
+    );
     let dns = file(&b, "templates/dns-daemonset.yaml");
     assert!(dns.contains("kind: DaemonSet"), "mode global");
     // `$$(…)` in the stack is a literal `$(…)`, which Kubernetes must not expand.

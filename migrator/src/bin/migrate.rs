@@ -193,14 +193,33 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     let out_dir = cli.out.display().to_string();
     Ok(match cli.format {
         Format::Json => {
-            let mut json = ledger.to_json(&loaded.warnings);
-            if let Some(obj) = json.as_object_mut() {
-                obj.insert("chart".into(), emit_opts.name.clone().into());
-                obj.insert("out".into(), out_dir.into());
-                obj.insert("dry_run".into(), cli.dry_run.into());
-                obj.insert("files".into(), output.bundle.to_json());
-            }
-            format!("{json:#}\n")
+            // The ledger's own JSON shape, serialised straight from the entries: building a
+            // `serde_json::Value` of a large ledger first would double the peak memory.
+            let warnings = loaded
+                .warnings
+                .iter()
+                .map(|w| {
+                    serde_json::json!({
+                        "path": w.key_path,
+                        "file": &*w.mark.file,
+                        "line": w.mark.line,
+                        "col": w.mark.col,
+                        "message": w.message,
+                    })
+                })
+                .collect();
+            let doc = JsonOut {
+                entries: &ledger.entries,
+                counts: ledger.counts(),
+                warnings,
+                chart: &emit_opts.name,
+                out: &out_dir,
+                dry_run: cli.dry_run,
+                files: output.bundle.to_json(),
+            };
+            let mut text = serde_json::to_string_pretty(&doc)?;
+            text.push('\n');
+            text
         }
         Format::Text => {
             for w in &loaded.warnings {
@@ -227,6 +246,18 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             format!("{head}{}{tail}", ledger.to_text())
         }
     })
+}
+
+/// `--format json` output: the ledger's JSON plus where the chart went and its files.
+#[derive(serde::Serialize)]
+struct JsonOut<'a> {
+    entries: &'a [migrator::report::Entry],
+    counts: BTreeMap<migrator::report::Status, usize>,
+    warnings: Vec<serde_json::Value>,
+    chart: &'a str,
+    out: &'a str,
+    dry_run: bool,
+    files: serde_json::Value,
 }
 
 /// The interpolation environment: the `--env-file`s in order, then the process environment on top

@@ -195,9 +195,10 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
         .mode(mode)
         .open(path)?;
     f.write_all(bytes)?;
-    // The umask may have removed bits from a non-secret mode; set it exactly.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.sync_all()
+    // The umask may have removed bits from a non-secret mode; set it exactly. No fsync per file:
+    // the rename at the end is what makes the output all-or-nothing, and thousands of fsyncs
+    // would dominate the run time.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
 #[cfg(not(unix))]

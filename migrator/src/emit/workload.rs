@@ -77,6 +77,23 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         );
     }
     let (kind, restart) = kind(svc);
+    let global = svc
+        .deploy
+        .as_ref()
+        .and_then(|d| d.mode.as_ref())
+        .is_some_and(|m| matches!(m.value, Mode::Global | Mode::GlobalJob));
+    if kind == Kind::Job
+        && global
+        && let Some(src) = &svc.source
+    {
+        cx.find(
+            src,
+            Some(&svc.name),
+            Status::Approximated,
+            format!("Job (restartPolicy {})", restart.unwrap_or("OnFailure")),
+            "a global task that is not restarted after it ends: Kubernetes has no per-node Job, so one Job runs deploy.replicas pods; pin them with affinity if each node needs one",
+        );
+    }
     let mut network_labels = Vec::new();
     for net in networks(svc) {
         let external = cx.stack.networks.get(&net).is_some_and(|n| n.is_external());
