@@ -423,6 +423,43 @@ mod reference_tests {
         assert_eq!(ours, String::from_utf8(xml_body).expect("utf-8"));
     }
 
+    /// Every prefix and every single-byte corruption of real bodies parses or fails cleanly:
+    /// the readers never panic on hostile input.
+    #[test]
+    fn truncated_and_corrupted_bodies_never_panic() {
+        let (Some(json_body), Some(xml_body)) = (
+            read("captured-py-eureka-client-0.13.3.register.json"),
+            read("synthetic-get-apps.response.xml"),
+        ) else {
+            return;
+        };
+        let instance_xml = instance_to_xml(&wire::parse_instance(&json_body).expect("parses"));
+        for n in 0..json_body.len() {
+            let _ = wire::parse_instance(&json_body[..n]);
+        }
+        for n in 0..instance_xml.len() {
+            let _ = parse_instance(&instance_xml[..n]);
+        }
+        for n in 0..xml_body.len() {
+            let _ = parse_applications(&xml_body[..n]);
+        }
+        for (i, b) in [b'<', b'>', b'&', b'"', b'{', b'}', 0xff, b'0']
+            .into_iter()
+            .enumerate()
+        {
+            for pos in (i..instance_xml.len()).step_by(7) {
+                let mut x = instance_xml.clone();
+                x[pos] = b;
+                let _ = parse_instance(&x);
+                let mut j = json_body.clone();
+                if pos < j.len() {
+                    j[pos] = b;
+                    let _ = wire::parse_instance(&j);
+                }
+            }
+        }
+    }
+
     #[test]
     fn xml_register_body_matches_json_register_body() {
         let Some(json_body) = read("captured-py-eureka-client-0.13.3.register.json") else {
