@@ -47,6 +47,97 @@ impl Source for Static {
     }
 }
 
+/// A source whose set is replaced from code: what a discovery watcher (Kubernetes endpoints,
+/// a mapping-file reload) publishes through.
+#[derive(Debug)]
+pub struct Dynamic {
+    name: String,
+    tx: watch::Sender<Vec<MeshService>>,
+}
+
+impl Dynamic {
+    /// A source named `name` starting with `initial`.
+    pub fn new(name: impl Into<String>, initial: Vec<MeshService>) -> Self {
+        let (tx, _rx) = watch::channel(initial);
+        Self {
+            name: name.into(),
+            tx,
+        }
+    }
+
+    /// Replaces the published set; subscribers see the change.
+    pub fn publish(&self, services: Vec<MeshService>) {
+        self.tx.send_replace(services);
+    }
+}
+
+impl Source for Dynamic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Vec<MeshService>> {
+        self.tx.subscribe()
+    }
+}
+
+/// Several sources seen as one: the union of their current sets (a later source's entry wins
+/// over an earlier one's for the same app). Needs a Tokio runtime: one small task per source
+/// forwards its changes until that source is dropped.
+#[derive(Debug)]
+pub struct Merged {
+    name: String,
+    tx: watch::Sender<Vec<MeshService>>,
+}
+
+fn union(inputs: &[watch::Receiver<Vec<MeshService>>]) -> Vec<MeshService> {
+    let mut out: Vec<MeshService> = Vec::new();
+    for rx in inputs {
+        for s in rx.borrow().iter() {
+            let key = s.app.trim().to_ascii_uppercase();
+            out.retain(|o| o.app.trim().to_ascii_uppercase() != key);
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+impl Merged {
+    /// Merges `sources`.
+    pub fn new(sources: &[&dyn Source]) -> Self {
+        let inputs: Vec<_> = sources.iter().map(|s| s.subscribe()).collect();
+        let name = sources
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join("+");
+        let (tx, _rx) = watch::channel(union(&inputs));
+        for n in 0..inputs.len() {
+            let mut mine = inputs[n].clone();
+            let all = inputs.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while mine.changed().await.is_ok() {
+                    mine.borrow_and_update();
+                    // `send_replace` also works while nobody has subscribed yet.
+                    tx.send_replace(union(&all));
+                }
+            });
+        }
+        Self { name, tx }
+    }
+}
+
+impl Source for Merged {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Vec<MeshService>> {
+        self.tx.subscribe()
+    }
+}
+
 /// The synthetic instance legacy clients see for a mesh service: the bridge's address, status
 /// UP, `vipAddress` = the Spring service name (Spring's `DiscoveryClient` looks up by VIP).
 /// `since` (epoch ms) fills the lease timestamps.
@@ -99,6 +190,40 @@ pub fn instance_for(service: &MeshService, at: &Advertise, since: u64) -> Instan
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn svc(app: &str, port: u16) -> MeshService {
+        MeshService {
+            app: app.into(),
+            port: Some(port),
+            ..MeshService::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn merged_follows_every_source() {
+        let fixed = Static::new(vec![svc("a", 1), svc("b", 1)]);
+        let watcher = Dynamic::new("kubernetes", vec![]);
+        let merged = Merged::new(&[&fixed, &watcher]);
+        assert_eq!(merged.name(), "static+kubernetes");
+        let mut rx = merged.subscribe();
+        assert_eq!(rx.borrow_and_update().len(), 2);
+        watcher.publish(vec![svc("B", 2), svc("c", 2)]);
+        let changed = tokio::time::timeout(std::time::Duration::from_secs(5), rx.changed()).await;
+        assert!(matches!(changed, Ok(Ok(()))));
+        let now: Vec<(String, Option<u16>)> = rx
+            .borrow_and_update()
+            .iter()
+            .map(|s| (s.app.clone(), s.port))
+            .collect();
+        assert_eq!(
+            now,
+            [
+                ("a".into(), Some(1)),
+                ("B".into(), Some(2)),
+                ("c".into(), Some(2))
+            ]
+        );
+    }
 
     #[test]
     fn mesh_instance_uses_the_bridge_address_and_spring_name() {
