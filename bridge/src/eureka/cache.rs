@@ -104,19 +104,35 @@ impl Cache {
         let now = self.clock.now_millis();
         let generation = registry.generation();
         let key = (view.clone(), format);
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(e) = entries.get_mut(&key)
-                && e.generation == generation
-                && (self.ttl_ms == 0 || now.saturating_sub(e.created) < self.ttl_ms)
-            {
-                inc(&registry.metrics().cache_hits);
-                return Some(if gzip_it {
-                    e.gzipped.get_or_insert_with(|| gzip(&e.plain)).clone()
-                } else {
-                    e.plain.clone()
-                });
+        let hit = {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            entries
+                .get(&key)
+                .filter(|e| {
+                    e.generation == generation
+                        && (self.ttl_ms == 0 || now.saturating_sub(e.created) < self.ttl_ms)
+                })
+                .cloned()
+        };
+        if let Some(e) = hit {
+            inc(&registry.metrics().cache_hits);
+            if !gzip_it {
+                return Some(e.plain);
             }
+            if let Some(gz) = e.gzipped {
+                return Some(gz);
+            }
+            // Compress outside the lock (a 10k-instance registry is megabytes), then keep it
+            // for the next gzip reader if the entry is still the same one.
+            let gz = gzip(&e.plain);
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(current) = entries.get_mut(&key)
+                && current.generation == e.generation
+                && current.created == e.created
+            {
+                current.gzipped = Some(gz.clone());
+            }
+            return Some(gz);
         }
         inc(&registry.metrics().cache_misses);
         let (built_at, plain) = match view {
@@ -159,5 +175,60 @@ impl Cache {
             },
         );
         Some(gzipped.unwrap_or(plain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eureka::clock::ManualClock;
+    use crate::eureka::registry::Settings;
+    use crate::metrics::Metrics;
+    use std::io::Read as _;
+    use std::sync::atomic::Ordering;
+
+    fn gunzip(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .expect("gunzip");
+        out
+    }
+
+    #[test]
+    fn plain_then_gzip_share_one_entry_and_ttl_expires_it() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let registry = Registry::new(
+            Settings::default(),
+            clock.clone(),
+            Arc::new(Metrics::default()),
+        );
+        let cache = Cache::new(30, clock.clone());
+        let plain = cache
+            .get(&registry, &View::Full, Format::Json, false)
+            .expect("full view");
+        let gz1 = cache
+            .get(&registry, &View::Full, Format::Json, true)
+            .expect("full view");
+        let gz2 = cache
+            .get(&registry, &View::Full, Format::Json, true)
+            .expect("full view");
+        assert_eq!(gunzip(&gz1), plain.to_vec());
+        assert_eq!(gz1, gz2);
+        let m = registry.metrics();
+        assert_eq!(m.cache_misses.load(Ordering::Relaxed), 1);
+        assert_eq!(m.cache_hits.load(Ordering::Relaxed), 2);
+        clock.advance_secs(30);
+        cache.get(&registry, &View::Full, Format::Json, false);
+        assert_eq!(
+            m.cache_misses.load(Ordering::Relaxed),
+            2,
+            "older than the TTL"
+        );
+        assert!(
+            cache
+                .get(&registry, &View::App("NOPE".into()), Format::Xml, false)
+                .is_none()
+        );
     }
 }
