@@ -12,8 +12,46 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Window over which heartbeats are counted for self-preservation (`MeasuredRate` of 1 min).
-const RENEWAL_WINDOW_MS: u64 = 60_000;
+/// Heartbeats of the last 60 s in one-second buckets (Java's `MeasuredRate` of one minute):
+/// constant memory however many heartbeats arrive.
+#[derive(Debug)]
+struct RenewalWindow {
+    buckets: [u64; 60],
+    second: u64,
+}
+
+impl Default for RenewalWindow {
+    fn default() -> Self {
+        Self {
+            buckets: [0; 60],
+            second: 0,
+        }
+    }
+}
+
+impl RenewalWindow {
+    fn roll(&mut self, now_ms: u64) {
+        let second = now_ms / 1000;
+        if second <= self.second {
+            return;
+        }
+        let gap = (second - self.second).min(60);
+        for k in 1..=gap {
+            self.buckets[((self.second + k) % 60) as usize] = 0;
+        }
+        self.second = second;
+    }
+
+    fn record(&mut self, now_ms: u64) {
+        self.roll(now_ms);
+        self.buckets[(self.second % 60) as usize] += 1;
+    }
+
+    fn count(&mut self, now_ms: u64) -> u64 {
+        self.roll(now_ms);
+        self.buckets.iter().sum()
+    }
+}
 
 /// Registry behaviour knobs (see `bridge::config::EurekaConfig` for units and defaults).
 #[derive(Debug, Clone)]
@@ -116,7 +154,7 @@ struct State {
     mesh: BTreeMap<String, BTreeMap<String, Instance>>,
     overrides: HashMap<String, Status>,
     recent: VecDeque<(u64, Instance)>,
-    renewals: VecDeque<u64>,
+    renewals: RenewalWindow,
     delta_version: u64,
     rng: u64,
 }
@@ -322,11 +360,7 @@ impl Registry {
                 outcome = Renewal::Conflict(Box::new(lease.decorated()));
             }
         }
-        st.renewals.push_back(now);
-        let cutoff = now.saturating_sub(RENEWAL_WINDOW_MS);
-        while st.renewals.front().is_some_and(|t| *t < cutoff) {
-            st.renewals.pop_front();
-        }
+        st.renewals.record(now);
         if let Some(snapshot) = changed {
             self.record(st, now, snapshot);
         }
@@ -366,15 +400,11 @@ impl Registry {
         if !self.settings.self_preservation {
             return true;
         }
-        let cutoff = now.saturating_sub(RENEWAL_WINDOW_MS);
-        while st.renewals.front().is_some_and(|t| *t < cutoff) {
-            st.renewals.pop_front();
-        }
         let expected = total(&st.legacy) as f64;
         let per_min = 60.0 / self.settings.expected_renewal_interval_secs.max(1) as f64;
         // `updateRenewsPerMinThreshold`: truncated like Java's `(int)` cast.
         let threshold = (expected * per_min * self.settings.renewal_percent_threshold) as u64;
-        threshold > 0 && st.renewals.len() as u64 > threshold
+        threshold > 0 && st.renewals.count(now) > threshold
     }
 
     /// Whether expired leases may be evicted now (false while self-preservation holds).
@@ -708,7 +738,7 @@ impl Registry {
         Gauges {
             legacy_instances: total(&st.legacy) as u64,
             mesh_instances: st.mesh.values().map(BTreeMap::len).sum::<usize>() as u64,
-            renewals_last_minute: st.renewals.len() as u64,
+            renewals_last_minute: st.renewals.count(now),
             self_preservation_active: self.settings.self_preservation && !enabled,
         }
     }
@@ -904,6 +934,24 @@ mod tests {
         clock.advance_secs(61);
         assert!(!reg.lease_expiration_enabled());
         assert_eq!(reg.evict(), 0);
+    }
+
+    #[test]
+    fn renewal_window_counts_the_last_sixty_seconds() {
+        let mut w = RenewalWindow::default();
+        w.record(T0);
+        w.record(T0 + 500);
+        w.record(T0 + 30_000);
+        assert_eq!(w.count(T0 + 30_000), 3);
+        assert_eq!(w.count(T0 + 59_999), 3);
+        assert_eq!(w.count(T0 + 60_000), 1, "second T0 has left the window");
+        assert_eq!(w.count(T0 + 10_000_000), 0, "a long gap clears everything");
+        w.record(T0);
+        assert_eq!(
+            w.count(T0),
+            1,
+            "a clock step back counts into the current second"
+        );
     }
 
     #[test]
