@@ -12,6 +12,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// Most changes kept for `apps/delta`, whatever the retention window.
+const MAX_DELTA_ENTRIES: usize = 50_000;
+
 /// Heartbeats of the last 60 s in one-second buckets (Java's `MeasuredRate` of one minute):
 /// constant memory however many heartbeats arrive.
 #[derive(Debug)]
@@ -250,6 +253,11 @@ impl Registry {
     fn prune_recent(&self, st: &mut State, now: u64) {
         let cutoff = now.saturating_sub(self.settings.delta_retention_ms);
         while st.recent.front().is_some_and(|(t, _)| *t < cutoff) {
+            st.recent.pop_front();
+        }
+        // A re-registration flood must not grow memory without bound. Dropping the oldest
+        // changes is safe: a client that misses one sees a hash mismatch and fetches in full.
+        while st.recent.len() > MAX_DELTA_ENTRIES {
             st.recent.pop_front();
         }
     }
