@@ -2,16 +2,19 @@
 # bench/eureka.sh: the bridge's Eureka API under load, on 127.0.0.1 only.
 #
 #   1. builds `bridge` in release and starts it with a loopback config;
-#   2. registers 1k instances, then 9k more (10k), with bench/eureka_load.py (httpx, 64 in flight);
+#   2. registers 1k instances, then 9k more (10k), with bench/eureka_load.py (asyncio, 16 in flight);
 #   3. for 1k and 10k instances: wrk, 64 connections, 10 s, GET /eureka/apps/ as JSON
-#      (Accept: application/json) and as XML (no Accept) -> rps and p99 (wrk --latency);
+#      (Accept: application/json) and as XML (no Accept) -> rps and p99 (wrk --latency); for 10k
+#      also JSON with `Accept-Encoding: gzip` (what Java/Spring clients send; served from the
+#      cache's gzipped copy), and both over a single connection (latency without queueing);
 #   4. 10k instances heartbeating at Eureka's cadence (one PUT per instance per 30 s = 333 req/s,
 #      wrk with a paced Lua script) for 30 s -> the bridge's CPU from /proc/PID/stat as % of a core;
 #   5. prints a table against the targets and stops everything it started, by PID.
 #
 # Needs wrk (installed with apt-get if missing) and the venv from tests/run (httpx). Bounded: the
-# measurements take about 2 minutes; the release build is not counted.
-# Usage: bench/eureka.sh            env: CARGO_TARGET_DIR (default /work/target-bridge if it exists)
+# measurements take under 2 minutes; the release build is not counted.
+# Usage: bench/eureka.sh   env: CARGO_TARGET_DIR (default /work/target-bridge if it exists),
+#                               EUREKA_BENCH_BIN (use this binary instead of building one)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,9 +36,14 @@ if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d /work/target-bridge ]; then
   export CARGO_TARGET_DIR=/work/target-bridge
 fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-log "cargo build --release -p bridge"
-cargo build --release -p bridge --quiet
-bin=$target_dir/release/bridge
+if [ -n "${EUREKA_BENCH_BIN:-}" ]; then
+  bin=$EUREKA_BENCH_BIN
+  log "using EUREKA_BENCH_BIN=$bin (no build)"
+else
+  log "cargo build --release -p bridge"
+  cargo build --release -p bridge --quiet
+  bin=$target_dir/release/bridge
+fi
 
 work=$(mktemp -d)
 bridge_pid=""
@@ -93,33 +101,33 @@ wrk_summary() {
 }
 
 declare -A result
-fetch_bench() { # label, n, accept-header-or-empty
-  local label=$1 n=$2 accept=$3 out="$work/wrk-$1-$2.txt" size
-  if [ -n "$accept" ]; then
-    size=$(curl -s -H "Accept: $accept" "${base}apps/" | wc -c)
-    wrk -t2 -c64 -d10s --latency -H "Accept: $accept" "${base}apps/" >"$out"
-  else
-    size=$(curl -s "${base}apps/" | wc -c)
-    wrk -t2 -c64 -d10s --latency "${base}apps/" >"$out"
-  fi
+fetch_bench() { # label, n, connections, then extra wrk/curl header args
+  local label=$1 n=$2 conns=$3 out="$work/wrk-$1-$2.txt" size
+  shift 3
+  size=$(curl -s "$@" "${base}apps/" | wc -c)
+  wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d10s --latency "$@" "${base}apps/" >"$out"
   read -r rps p99 < <(wrk_summary "$out")
   if grep -q 'Non-2xx' "$out"; then log "non-2xx answers in $label/$n: $(grep Non-2xx "$out")"; fi
   result[$label-$n]="$rps $p99 $size"
-  log "GET apps $label, $n instances: $rps req/s, p99 $p99 ms, body $size bytes"
+  log "GET apps $label, $n instances, c$conns: $rps req/s, p99 $p99 ms, body $size bytes"
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 paths=$work/heartbeat-paths.txt
 : >"$paths"
 log "registering 1000 instances"
 reg1=$("$python" bench/eureka_load.py --base "$base" --count 1000 --paths "$paths")
 log "$reg1"
-fetch_bench json 1000 application/json
-fetch_bench xml 1000 ""
+fetch_bench json 1000 64 -H "Accept: application/json"
+fetch_bench xml 1000 64
 log "registering 9000 more (10000)"
 reg2=$("$python" bench/eureka_load.py --base "$base" --start 1000 --count 9000 --paths "$paths")
 log "$reg2"
-fetch_bench json 10000 application/json
-fetch_bench xml 10000 ""
+fetch_bench json 10000 64 -H "Accept: application/json"
+fetch_bench xml 10000 64
+fetch_bench jsongz 10000 64 -H "Accept: application/json" -H "Accept-Encoding: gzip"
+fetch_bench json1c 10000 1 -H "Accept: application/json"
+fetch_bench jsongz1c 10000 1 -H "Accept: application/json" -H "Accept-Encoding: gzip"
 
 # Heartbeats: 10 connections, each PUT then a 30 ms pause -> ~333 req/s, cycling over all 10k ids.
 cat >"$work/heartbeat.lua" <<LUA
@@ -149,14 +157,20 @@ read -r j1r j1p j1s <<<"${result[json-1000]}"
 read -r x1r x1p x1s <<<"${result[xml-1000]}"
 read -r j10r j10p j10s <<<"${result[json-10000]}"
 read -r x10r x10p x10s <<<"${result[xml-10000]}"
+read -r g10r g10p g10s <<<"${result[jsongz-10000]}"
+read -r o10r o10p o10s <<<"${result[json1c-10000]}"
+read -r q10r q10p q10s <<<"${result[jsongz1c-10000]}"
 echo
-echo "Eureka bench: bridge $(git rev-parse --short HEAD), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), RSS $(rss_mb) MB after the run"
-echo "registration: 1k $(echo "$reg1" | grep -oE '"rate": [0-9.]+' | grep -oE '[0-9.]+$') /s, 9k $(echo "$reg2" | grep -oE '"rate": [0-9.]+' | grep -oE '[0-9.]+$') /s (python httpx loader, 64 in flight)"
+echo "Eureka bench: bridge $(git rev-parse --short HEAD), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), RSS $(rss_mb) MB after the run, load average at start ${load0}"
+echo "registration: 1k $(echo "$reg1" | grep -oE '"rate": [0-9.]+' | grep -oE '[0-9.]+$') /s, 9k $(echo "$reg2" | grep -oE '"rate": [0-9.]+' | grep -oE '[0-9.]+$') /s (bench/eureka_load.py, 16 in flight)"
 printf '%-44s %10s %10s %12s %8s\n' "measurement" "req/s" "p99 ms" "body bytes" "target"
 printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ JSON, 1k instances, c64" "$j1r" "$j1p" "$j1s" "-"
 printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ XML,  1k instances, c64" "$x1r" "$x1p" "$x1s" "-"
 printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ JSON, 10k instances, c64" "$j10r" "$j10p" "$j10s" "$(pass "$j10p" 5)"
 printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ XML,  10k instances, c64" "$x10r" "$x10p" "$x10s" "$(pass "$x10p" 5)"
+printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ JSON+gzip, 10k, c64" "$g10r" "$g10p" "$g10s" "$(pass "$g10p" 5)"
+printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ JSON, 10k instances, c1" "$o10r" "$o10p" "$o10s" "$(pass "$o10p" 5)"
+printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ JSON+gzip, 10k, c1" "$q10r" "$q10p" "$q10s" "$(pass "$q10p" 5)"
 printf '%-44s %10s %10s %12s %8s\n' "heartbeats, 10k instances / 30 s (PUT)" "$hb_rps" "$hb_p99" "-" "-"
 echo "heartbeat window: bridge CPU ${cpu_pct}% of one core (idle before: ${idle_pct}%), non-2xx: ${hb_non2xx}, renewals counted: ${renewals:-n/a}; target < 5%: $(pass "$cpu_pct" 5)"
 echo "targets: p99 <= 5 ms for the 10k-instance fetch from cache; heartbeats of 10k instances < 5% of one core"
