@@ -46,6 +46,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Mesh services shown to legacy clients as Eureka apps. Default: none.
     pub mesh_services: Vec<MeshService>,
+    /// The transcoding lanes (`docs/transcoding.md`). Default: both off.
+    pub lanes: crate::lane::config::LanesConfig,
 }
 
 /// `eureka:` section.
@@ -401,6 +403,7 @@ impl Config {
                 "needs auth.basic or auth.bearer_token",
             ));
         }
+        self.lanes.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (n, m) in self.mesh_services.iter().enumerate() {
             let field = format!("mesh_services[{n}]");

@@ -72,6 +72,13 @@ pub enum Error {
         #[source]
         source: quick_xml::Error,
     },
+    /// A transcoding lane could not be built from its config (descriptors, routes).
+    #[error("cannot start the lanes")]
+    Lane {
+        /// What was wrong.
+        #[source]
+        source: crate::lane::Error,
+    },
     /// A background task panicked or was cancelled during shutdown.
     #[error("task {what} failed: {reason}")]
     Task {

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod error;
 pub mod eureka;
+pub mod lane;
 pub mod metrics;
 pub mod run;
 pub mod transcode;

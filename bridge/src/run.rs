@@ -30,6 +30,8 @@ use tokio::task::JoinHandle;
 pub struct Running {
     eureka_addr: SocketAddr,
     admin_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     registry: Arc<Registry>,
     ready: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
@@ -45,6 +47,16 @@ impl Running {
     /// Where the admin listener listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Where the legacy → mesh (HTTP/JSON) lane listens; `None` when it is off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Where the mesh → legacy (gRPC) lane listens; `None` when it is off.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// The registry being served.
@@ -114,6 +126,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let registry = Arc::new(Registry::new(settings, clock.clone(), metrics));
     let cache = Arc::new(Cache::new(e.response_cache_ttl, clock.clone()));
 
+    // Lanes are built (descriptors compiled, routes checked) before any port is bound.
+    let lanes = crate::lane::Lanes::build(&config.lanes, registry.clone())
+        .map_err(|source| Error::Lane { source })?;
     let (eureka_listener, eureka_addr) = bind(e.listen).await?;
     let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
 
@@ -139,6 +154,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     });
 
     let mut tasks = Vec::new();
+    let (http_addr, grpc_addr) = lanes
+        .start(
+            &mut tasks,
+            Duration::from_secs(limits.shutdown_grace),
+            &stop_rx,
+        )
+        .await?;
     tasks.push((
         "eureka listener",
         tokio::spawn(serve(eureka_listener, eureka_svc, http, stop_rx.clone())),
@@ -185,6 +207,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     Ok(Running {
         eureka_addr,
         admin_addr,
+        http_addr,
+        grpc_addr,
         registry,
         ready,
         stop,

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use prost_reflect::DescriptorPool;
 
+pub mod echo;
+
 /// The folder holding this crate's `.proto` files.
 pub const PROTO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
 

@@ -1,0 +1,201 @@
+//! Picking a legacy instance for the gRPC lane: the app's UP instances from the bridge's own
+//! registry, round-robin, with instances that failed too often in a row ejected for a while.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::eureka::Registry;
+use crate::eureka::instance::Status;
+
+/// One instance to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub authority: String,
+    /// The Eureka instance id, for logs.
+    pub instance_id: String,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    failures: u32,
+    ejected_until: Option<Instant>,
+}
+
+/// Round-robin over UP instances with outlier ejection.
+#[derive(Debug)]
+pub struct Balancer {
+    registry: Arc<Registry>,
+    next: AtomicUsize,
+    health: Mutex<HashMap<String, Health>>,
+    eject_after: u32,
+    eject_for: Duration,
+}
+
+impl Balancer {
+    /// A balancer over `registry`; `eject_after` consecutive failures eject an instance for
+    /// `eject_for`.
+    pub fn new(registry: Arc<Registry>, eject_after: u32, eject_for: Duration) -> Self {
+        Self {
+            registry,
+            next: AtomicUsize::new(0),
+            health: Mutex::new(HashMap::new()),
+            eject_after: eject_after.max(1),
+            eject_for,
+        }
+    }
+
+    /// The UP instances of `app` (upper-cased, as Eureka keys apps), as `host:port`.
+    pub fn instances(&self, app: &str) -> Vec<Endpoint> {
+        let (_, found) = self.registry.application(&app.to_ascii_uppercase());
+        let mut out: Vec<Endpoint> = found
+            .map(|a| a.instances)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| i.status == Status::Up && i.port.enabled && i.port.port != 0)
+            .map(|i| {
+                let host = if i.ip_addr.is_empty() {
+                    i.host_name.clone()
+                } else {
+                    i.ip_addr.clone()
+                };
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                Endpoint {
+                    authority: format!("{host}:{}", i.port.port),
+                    instance_id: i.id().to_owned(),
+                }
+            })
+            .collect();
+        // A stable order keeps the round-robin fair while the registry reorders.
+        out.sort_by(|a, b| a.authority.cmp(&b.authority));
+        out
+    }
+
+    /// The next instance of `app`, skipping `tried` ones and ejected ones. When every instance
+    /// is ejected, ejection is ignored (Envoy's panic threshold): some traffic beats none.
+    pub fn pick(&self, app: &str, tried: &[String]) -> Option<Endpoint> {
+        let all: Vec<Endpoint> = self
+            .instances(app)
+            .into_iter()
+            .filter(|e| !tried.contains(&e.authority))
+            .collect();
+        if all.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let healthy: Vec<&Endpoint> = match self.health.lock() {
+            Ok(h) => all
+                .iter()
+                .filter(|e| {
+                    h.get(&e.authority)
+                        .and_then(|s| s.ejected_until)
+                        .is_none_or(|t| t <= now)
+                })
+                .collect(),
+            Err(_) => all.iter().collect(),
+        };
+        let pool: Vec<&Endpoint> = if healthy.is_empty() {
+            all.iter().collect()
+        } else {
+            healthy
+        };
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        pool.get(n % pool.len()).map(|e| (*e).clone())
+    }
+
+    /// Records an outcome: a success clears the failure count, a failure (5xx or no connection)
+    /// counts towards ejection.
+    pub fn record(&self, authority: &str, ok: bool) {
+        let Ok(mut h) = self.health.lock() else {
+            return;
+        };
+        let s = h.entry(authority.to_owned()).or_default();
+        if ok {
+            s.failures = 0;
+            s.ejected_until = None;
+            return;
+        }
+        s.failures = s.failures.saturating_add(1);
+        if s.failures >= self.eject_after {
+            tracing::warn!(
+                instance = authority,
+                failures = s.failures,
+                "legacy instance ejected"
+            );
+            s.ejected_until = Some(Instant::now() + self.eject_for);
+            s.failures = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eureka::instance::{Instance, Port};
+    use crate::eureka::{Settings, SystemClock};
+    use crate::metrics::Metrics;
+
+    fn registry(ports: &[u16]) -> Arc<Registry> {
+        let r = Arc::new(Registry::new(
+            Settings::default(),
+            Arc::new(SystemClock),
+            Arc::new(Metrics::default()),
+        ));
+        for p in ports {
+            r.register(
+                Instance {
+                    instance_id: Some(format!("legacy:{p}")),
+                    host_name: "localhost".into(),
+                    app: "LEGACY".into(),
+                    ip_addr: "127.0.0.1".into(),
+                    status: Status::Up,
+                    port: Port {
+                        port: *p,
+                        enabled: true,
+                    },
+                    ..Instance::default()
+                },
+                false,
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn round_robin_and_ejection() {
+        let b = Balancer::new(registry(&[1001, 1002]), 2, Duration::from_secs(60));
+        let picks: Vec<String> = (0..4)
+            .filter_map(|_| b.pick("legacy", &[]))
+            .map(|e| e.authority)
+            .collect();
+        assert_eq!(picks[0], picks[2]);
+        assert_ne!(picks[0], picks[1]);
+        b.record("127.0.0.1:1001", false);
+        b.record("127.0.0.1:1001", false);
+        for _ in 0..4 {
+            assert_eq!(
+                b.pick("legacy", &[]).map(|e| e.authority).as_deref(),
+                Some("127.0.0.1:1002")
+            );
+        }
+        // Every instance ejected: traffic goes to all again rather than nowhere.
+        b.record("127.0.0.1:1002", false);
+        b.record("127.0.0.1:1002", false);
+        assert!(b.pick("legacy", &[]).is_some());
+        assert!(
+            b.pick(
+                "legacy",
+                &["127.0.0.1:1001".into(), "127.0.0.1:1002".into()]
+            )
+            .is_none()
+        );
+        assert!(b.pick("nobody", &[]).is_none());
+    }
+}

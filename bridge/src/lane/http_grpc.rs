@@ -1,0 +1,605 @@
+//! The legacy → mesh lane: HTTP/1.1 and HTTP/2 requests with JSON bodies, routed by path
+//! (`google.api.http` rules) and `Host`, sent as gRPC calls over a pooled h2c client; unary and
+//! server-streaming answers (NDJSON, or SSE for `Accept: text/event-stream`) back as JSON.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioTimer;
+use prost::Message as _;
+use prost_reflect::DescriptorPool;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use super::config::{HttpLaneConfig, UnknownConfig};
+use super::{Body, Error, Failure, ensure_request_id, read_body};
+use crate::transcode::json::{self, RequestOptions, ResponseOptions, StreamFormat, StreamWriter};
+use crate::transcode::route::{self, Table};
+use crate::transcode::status::{Code, HttpToGrpc, Status};
+use crate::transcode::{frame, headers};
+
+type GrpcClient = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(Debug)]
+struct Upstream {
+    authority: http::uri::Authority,
+    services: Vec<String>,
+    timeout: Duration,
+}
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub struct Lane {
+    pool: DescriptorPool,
+    table: Table,
+    upstreams: Vec<Upstream>,
+    by_host: HashMap<String, usize>,
+    timeouts: BTreeMap<String, Duration>,
+    request: RequestOptions,
+    response: ResponseOptions,
+    policy: headers::Policy,
+    client: GrpcClient,
+    in_flight: Semaphore,
+    max_body: usize,
+}
+
+impl Lane {
+    /// Builds the lane: loads descriptors, builds and checks the routes.
+    pub fn new(c: &HttpLaneConfig, policy: headers::Policy) -> Result<Self, Error> {
+        let pool = super::load_descriptors(&c.descriptors)?;
+        let routes = |cause| Error::Routes {
+            lane: "lanes.http",
+            cause,
+        };
+        let options = route::Options {
+            auto_mapping: c.auto_mapping,
+            ..Default::default()
+        };
+        let mut table = Table::from_pool(&pool, &options).map_err(routes)?;
+        let rules: Vec<route::Rule> = c.rules.iter().filter_map(|r| r.to_rule()).collect();
+        table.add_rules(&pool, &rules).map_err(routes)?;
+        let default_timeout = Duration::from_millis(c.timeout_ms);
+        let mut upstreams = Vec::new();
+        let mut by_host = HashMap::new();
+        for (n, u) in c.upstreams.iter().enumerate() {
+            for s in &u.services {
+                if pool.get_service_by_name(s).is_none() {
+                    return Err(Error::UnknownService {
+                        lane: "lanes.http",
+                        service: s.clone(),
+                    });
+                }
+            }
+            for h in &u.hosts {
+                by_host.insert(h.to_ascii_lowercase(), n);
+            }
+            upstreams.push(Upstream {
+                authority: super::authority(&u.address).ok_or_else(|| Error::UnknownService {
+                    lane: "lanes.http",
+                    service: u.address.clone(),
+                })?,
+                services: u.services.clone(),
+                timeout: u.timeout_ms.map_or(default_timeout, Duration::from_millis),
+            });
+        }
+        let unknown = |u: UnknownConfig| match u {
+            UnknownConfig::Reject => json::Unknown::Reject,
+            UnknownConfig::Ignore => json::Unknown::Ignore,
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(super::executor())
+            .http2_only(true)
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(c.pool_max_idle)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self {
+            table,
+            upstreams,
+            by_host,
+            timeouts: c
+                .timeouts
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.trim_start_matches('/').replace('/', "."),
+                        Duration::from_millis(*v),
+                    )
+                })
+                .collect(),
+            request: RequestOptions {
+                unknown_fields: unknown(c.unknown_fields),
+                unknown_query_parameters: unknown(c.unknown_query_parameters),
+                ..Default::default()
+            },
+            response: ResponseOptions::default(),
+            policy,
+            client,
+            in_flight: Semaphore::new(c.max_in_flight),
+            max_body: c.max_body_bytes,
+            pool,
+        })
+    }
+
+    /// The upstream for a method, honouring a legacy `Host` that names one.
+    fn upstream(&self, host: Option<&str>, service: &str) -> Result<&Upstream, Status> {
+        if let Some(h) = host
+            && let Some(&n) = self.by_host.get(h)
+        {
+            let u = &self.upstreams[n];
+            if u.services.is_empty() || u.services.iter().any(|s| s == service) {
+                return Ok(u);
+            }
+            return Err(Status::new(
+                Code::NotFound,
+                format!("{h} does not serve {service}"),
+            ));
+        }
+        self.upstreams
+            .iter()
+            .find(|u| u.services.iter().any(|s| s == service))
+            .or_else(|| self.upstreams.iter().find(|u| u.services.is_empty()))
+            .ok_or_else(|| Status::new(Code::NotFound, format!("no upstream serves {service}")))
+    }
+
+    /// Handles one request; every failure leaves through [`Lane::rescue`].
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            route = %req.uri().path(),
+            request_id = tracing::field::Empty
+        );
+        let mut request_id = None;
+        let result = self
+            .call(req, &mut request_id)
+            .instrument(span.clone())
+            .await;
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(f) => {
+                let _g = span.enter();
+                tracing::info!(code = %f.status.code, http = f.http.as_u16(), message = %f.status.message, "failed");
+                self.rescue(f)
+            }
+        };
+        if let Some(id) = request_id {
+            resp.headers_mut().insert("x-request-id", id);
+        }
+        resp
+    }
+
+    /// The one rescue step: any failure → its HTTP status with a `google.rpc.Status` JSON body.
+    fn rescue(&self, f: Failure) -> Response<Body> {
+        let mut resp = Response::new(Body::full(f.status.to_json(Some(&self.pool))));
+        *resp.status_mut() = f.http;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+
+    async fn call(
+        &self,
+        req: Request<Incoming>,
+        request_id: &mut Option<HeaderValue>,
+    ) -> Result<Response<Body>, Failure> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path();
+        let m = self.table.find(&parts.method, path).ok_or_else(|| {
+            crate::transcode::Error::NoRoute {
+                method: parts.method.to_string(),
+                path: path.to_owned(),
+            }
+        })?;
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.host())
+            .map(|h| {
+                h.rsplit_once(':')
+                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(h, |(h, _)| h)
+                    .to_ascii_lowercase()
+            });
+        let service = m.method.parent_service().full_name().to_owned();
+        let upstream = self.upstream(host.as_deref(), &service)?;
+        let too_big = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|n| n > self.max_body as u64);
+        if too_big {
+            return Err(Failure::too_large(self.max_body));
+        }
+        let mut fwd = self
+            .policy
+            .to_grpc(&parts.headers)
+            .map_err(crate::transcode::Error::from)?;
+        *request_id = Some(ensure_request_id(&mut fwd.headers));
+        let (bytes, _) = read_body(body, self.max_body).await?;
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let msg = json::request_with(&m, parts.uri.query(), &bytes, content_type, &self.request)
+            .map_err(|e| Failure::from(e.to_status()))?;
+        let framed = frame::encode(&msg.encode_to_vec(), self.max_body)
+            .map_err(crate::transcode::Error::from)?;
+
+        let route_timeout = self
+            .timeouts
+            .get(m.method.full_name())
+            .copied()
+            .unwrap_or(upstream.timeout);
+        let timeout = fwd.timeout.map_or(route_timeout, |t| t.min(route_timeout));
+        let deadline = Instant::now() + timeout;
+
+        let uri = http::Uri::builder()
+            .scheme("http")
+            .authority(upstream.authority.clone())
+            .path_and_query(m.binding.grpc_path())
+            .build()
+            .map_err(|e| Status::new(Code::Internal, format!("upstream URI: {e}")))?;
+        let mut out = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .body(Full::new(framed))
+            .map_err(|e| Status::new(Code::Internal, format!("upstream request: {e}")))?;
+        let h = out.headers_mut();
+        *h = fwd.headers;
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("grpc-timeout", headers::grpc_timeout_value(timeout));
+
+        let _permit = self
+            .in_flight
+            .try_acquire()
+            .map_err(|_| Status::new(Code::Unavailable, "too many calls in flight to the mesh"))?;
+        let deadline_exceeded = || {
+            Failure::from(Status::new(
+                Code::DeadlineExceeded,
+                format!(
+                    "{} did not answer within {timeout:?}",
+                    m.binding.grpc_path()
+                ),
+            ))
+        };
+        let resp = match tokio::time::timeout_at(deadline, self.client.request(out)).await {
+            Err(_) => return Err(deadline_exceeded()),
+            Ok(Err(e)) => {
+                return Err(Status::new(
+                    Code::Unavailable,
+                    format!("upstream {} unavailable: {}", upstream.authority, cause(&e)),
+                )
+                .into());
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (rparts, mut rbody) = resp.into_parts();
+        if rparts.status != StatusCode::OK {
+            // Not a gRPC answer (a proxy's error page): grpc's HTTP → gRPC table.
+            return Err(Status::from_http(rparts.status, b"", &HttpToGrpc::grpc_spec()).into());
+        }
+        // Trailers-only answer: the status is in the headers.
+        if let Some(st) = Status::from_trailers(&rparts.headers)
+            && st.code != Code::Ok
+        {
+            return Err(st.into());
+        }
+        let mut resp_headers = self.policy.response(&rparts.headers, false);
+        let output = m.method.output();
+        let response_body = m.response_body.clone();
+        let decoder = frame::Decoder::new(self.max_body);
+        let mut buf = BytesMut::new();
+
+        if !m.method.is_server_streaming() {
+            let mut trailers = HeaderMap::new();
+            loop {
+                match tokio::time::timeout_at(deadline, rbody.frame()).await {
+                    Err(_) => return Err(deadline_exceeded()),
+                    Ok(None) => break,
+                    Ok(Some(Err(e))) => return Err(stream_broken(&e).into()),
+                    Ok(Some(Ok(f))) => match f.into_data() {
+                        Ok(d) => {
+                            buf.extend_from_slice(&d);
+                            if buf.len() > self.max_body + 5 {
+                                return Err(Status::new(
+                                    Code::ResourceExhausted,
+                                    format!("response larger than {} bytes", self.max_body),
+                                )
+                                .into());
+                            }
+                        }
+                        Err(f) => {
+                            if let Ok(t) = f.into_trailers() {
+                                trailers = t;
+                            }
+                        }
+                    },
+                }
+            }
+            let st = Status::from_trailers(&trailers).unwrap_or_else(|| {
+                Status::new(
+                    Code::Unavailable,
+                    "upstream ended the call without a grpc-status",
+                )
+            });
+            if st.code != Code::Ok {
+                return Err(st.into());
+            }
+            let frames = decoder
+                .decode_all(&buf)
+                .map_err(crate::transcode::Error::from)?;
+            let [message] = <[Bytes; 1]>::try_from(frames).map_err(|f| {
+                Status::new(
+                    Code::Internal,
+                    format!("unary call answered with {} messages", f.len()),
+                )
+            })?;
+            let rendered =
+                json::render(&output, &message, response_body.as_deref(), &self.response)
+                    .map_err(|e| Failure::from(e.to_status()))?;
+            resp_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&rendered.content_type)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            );
+            let mut resp = Response::new(Body::full(rendered.body));
+            *resp.headers_mut() = resp_headers;
+            return Ok(resp);
+        }
+
+        // Server streaming: hold the status back until the first message, so a call that fails
+        // before answering still gets its HTTP status; after that, errors go in the stream.
+        let sse = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("text/event-stream"));
+        let mut writer = StreamWriter::new(if sse {
+            StreamFormat::Sse
+        } else {
+            StreamFormat::Ndjson
+        });
+        let render = {
+            let output = output.clone();
+            let response_body = response_body.clone();
+            let options = self.response;
+            move |bytes: &[u8]| {
+                json::render(&output, bytes, response_body.as_deref(), &options)
+                    .map_err(|e| e.to_status())
+            }
+        };
+        let mut first = Vec::new();
+        let mut raw_type = None;
+        let mut ended: Option<Status> = None;
+        while first.is_empty() && ended.is_none() {
+            match tokio::time::timeout_at(deadline, rbody.frame()).await {
+                Err(_) => return Err(deadline_exceeded()),
+                Ok(None) => {
+                    ended = Some(Status::new(
+                        Code::Unavailable,
+                        "upstream ended the call without a grpc-status",
+                    ))
+                }
+                Ok(Some(Err(e))) => return Err(stream_broken(&e).into()),
+                Ok(Some(Ok(f))) => match f.into_data() {
+                    Ok(d) => {
+                        buf.extend_from_slice(&d);
+                        while let Some(msg) = decoder
+                            .decode(&mut buf)
+                            .map_err(crate::transcode::Error::from)?
+                        {
+                            let r = render(&msg)?;
+                            raw_type.get_or_insert_with(|| r.content_type.clone());
+                            first.push(r);
+                        }
+                    }
+                    Err(f) => {
+                        let t = f.into_trailers().unwrap_or_default();
+                        ended = Some(Status::from_trailers(&t).unwrap_or_else(|| {
+                            Status::new(Code::Unavailable, "no grpc-status in the trailers")
+                        }));
+                    }
+                },
+            }
+        }
+        if first.is_empty()
+            && let Some(st) = &ended
+            && st.code != Code::Ok
+        {
+            return Err(st.clone().into());
+        }
+        // A stream of google.api.HttpBody is sent raw, with the first message's content type.
+        let raw = raw_type.as_deref().is_some_and(|t| t != "application/json");
+        let content_type = if raw {
+            raw_type.clone().unwrap_or_default()
+        } else {
+            writer.content_type().to_owned()
+        };
+        resp_headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        );
+        let (tx, rx) = mpsc::channel::<Frame<Bytes>>(16);
+        let mut chunk = if raw { Vec::new() } else { writer.open() };
+        for r in &first {
+            if raw {
+                chunk.extend_from_slice(&r.body);
+            } else {
+                chunk.extend(writer.message(&r.body));
+            }
+        }
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                let send = |v: Vec<u8>| Frame::data(Bytes::from(v));
+                if !chunk.is_empty() && tx.send(send(chunk)).await.is_err() {
+                    return;
+                }
+                let end = |writer: &mut StreamWriter, st: Option<Status>| {
+                    let mut out = Vec::new();
+                    if let Some(st) = st.filter(|s| s.code != Code::Ok)
+                        && !raw
+                    {
+                        tracing::info!(code = %st.code, "stream ended with an error");
+                        out.extend(writer.error(&st));
+                    }
+                    if !raw {
+                        out.extend(writer.close());
+                    }
+                    out
+                };
+                if let Some(st) = ended {
+                    let _ = tx.send(send(end(&mut writer, Some(st)))).await;
+                    return;
+                }
+                loop {
+                    let next = tokio::time::timeout_at(deadline, rbody.frame()).await;
+                    let outcome: Result<Vec<u8>, Status> = match next {
+                        Err(_) => Err(Status::new(
+                            Code::DeadlineExceeded,
+                            format!("stream not finished within {timeout:?}"),
+                        )),
+                        Ok(None) => Err(Status::new(
+                            Code::Unavailable,
+                            "upstream ended the call without a grpc-status",
+                        )),
+                        Ok(Some(Err(e))) => Err(stream_broken(&e)),
+                        Ok(Some(Ok(f))) => match f.into_data() {
+                            Ok(d) => {
+                                buf.extend_from_slice(&d);
+                                let mut out = Vec::new();
+                                let mut failed = None;
+                                loop {
+                                    match decoder.decode(&mut buf) {
+                                        Ok(Some(msg)) => match render(&msg) {
+                                            Ok(r) if raw => out.extend_from_slice(&r.body),
+                                            Ok(r) => out.extend(writer.message(&r.body)),
+                                            Err(st) => {
+                                                failed = Some(st);
+                                                break;
+                                            }
+                                        },
+                                        Ok(None) => break,
+                                        Err(e) => {
+                                            failed =
+                                                Some(crate::transcode::Error::from(e).status());
+                                            break;
+                                        }
+                                    }
+                                }
+                                if !out.is_empty() && tx.send(send(out)).await.is_err() {
+                                    return;
+                                }
+                                match failed {
+                                    Some(st) => Err(st),
+                                    None => continue,
+                                }
+                            }
+                            Err(f) => {
+                                let t = f.into_trailers().unwrap_or_default();
+                                Err(Status::from_trailers(&t).unwrap_or_else(|| {
+                                    Status::new(Code::Unavailable, "no grpc-status in the trailers")
+                                }))
+                            }
+                        },
+                    };
+                    if let Err(st) = outcome {
+                        let _ = tx.send(send(end(&mut writer, Some(st)))).await;
+                        return;
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        let mut resp = Response::new(Body::Channel(rx));
+        *resp.headers_mut() = resp_headers;
+        Ok(resp)
+    }
+}
+
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+fn stream_broken(e: &hyper::Error) -> Status {
+    Status::new(
+        Code::Unavailable,
+        format!("upstream connection broke: {}", cause(e)),
+    )
+}
+
+/// Binds the lane's listener; serve it with [`run`].
+pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), crate::Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| crate::Error::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| crate::Error::Io {
+        what: "reading the bound address",
+        source,
+    })?;
+    Ok((listener, local))
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `stop` flips.
+pub async fn run(
+    lane: Arc<Lane>,
+    listener: TcpListener,
+    max_concurrent_streams: u32,
+    grace: Duration,
+    stop: watch::Receiver<bool>,
+) -> Result<(), crate::Error> {
+    super::serve(listener, stop, grace, move |io, graceful| {
+        let lane = lane.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let lane = lane.clone();
+            async move { Ok::<_, std::convert::Infallible>(lane.handle(req).await) }
+        });
+        let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(max_concurrent_streams);
+        let conn = builder.serve_connection(io, svc).into_owned();
+        let conn = graceful.watch(conn);
+        async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "legacy connection closed with error");
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,354 @@
+//! The transcoding lanes: the HTTP listener that calls mesh gRPC services (`http_grpc`) and the
+//! gRPC listener that calls legacy HTTP services (`grpc_http`), both around `transcode`, each
+//! ending in one rescue step that turns any failure into the caller's protocol.
+
+pub mod balance;
+pub mod config;
+pub mod grpc_http;
+pub mod http_grpc;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use prost_reflect::DescriptorPool;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::transcode::status::Status;
+use config::DescriptorsConfig;
+
+/// A lane that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A descriptor source could not be read or compiled.
+    #[error("cannot load descriptors from {source_name}")]
+    Descriptors {
+        /// The file or proto named in the config.
+        source_name: String,
+        /// What went wrong.
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The routes do not fit the descriptors.
+    #[error("bad {lane} routes")]
+    Routes {
+        /// `lanes.http` or `lanes.grpc`.
+        lane: &'static str,
+        /// The transcoder's complaint.
+        #[source]
+        cause: crate::transcode::route::RouteError,
+    },
+    /// A configured service is not in the descriptors.
+    #[error("{lane}: service {service} is not in the descriptors")]
+    UnknownService {
+        /// `lanes.http` or `lanes.grpc`.
+        lane: &'static str,
+        /// The service name.
+        service: String,
+    },
+}
+
+/// Compiles the configured protos and reads the descriptor sets into one pool. The pool keeps
+/// extension options (`google.api.http`), which protox's encoded output preserves.
+pub fn load_descriptors(d: &DescriptorsConfig) -> Result<DescriptorPool, Error> {
+    let mut pool = DescriptorPool::new();
+    let fail = |name: &str, e: Box<dyn std::error::Error + Send + Sync>| Error::Descriptors {
+        source_name: name.to_owned(),
+        cause: e,
+    };
+    if !d.protos.is_empty() {
+        let name = d
+            .protos
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut compiler =
+            protox::Compiler::new(d.includes.iter()).map_err(|e| fail(&name, Box::new(e)))?;
+        compiler.include_imports(true);
+        for p in &d.protos {
+            compiler
+                .open_file(p)
+                .map_err(|e| fail(&p.display().to_string(), Box::new(e)))?;
+        }
+        pool.decode_file_descriptor_set(compiler.encode_file_descriptor_set().as_slice())
+            .map_err(|e| fail(&name, Box::new(e)))?;
+    }
+    for set in &d.descriptor_sets {
+        let name = set.display().to_string();
+        let bytes = std::fs::read(set).map_err(|e| fail(&name, Box::new(e)))?;
+        pool.decode_file_descriptor_set(bytes.as_slice())
+            .map_err(|e| fail(&name, Box::new(e)))?;
+    }
+    Ok(pool)
+}
+
+/// The `host:port` authority of an address given as `host:port` or `http://host:port`.
+pub fn authority(address: &str) -> Option<http::uri::Authority> {
+    let a = address
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let auth: http::uri::Authority = a.parse().ok()?;
+    auth.port_u16().map(|_| auth)
+}
+
+/// A request id for callers that sent none: 128 random bits in hex.
+pub fn request_id() -> HeaderValue {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let a = h.finish();
+    h.write_u64(a);
+    let id = format!("{a:016x}{:016x}", h.finish());
+    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// Adds `x-request-id` to `headers` when absent and returns the value in effect.
+pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    headers
+        .entry("x-request-id")
+        .or_insert_with(request_id)
+        .clone()
+}
+
+/// What a lane step failed with: the status for the caller, and for legacy callers the HTTP
+/// status when it is not the status table's (413 for a body over the limit).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The gRPC status.
+    pub status: Status,
+    /// The HTTP status for legacy callers.
+    pub http: StatusCode,
+}
+
+impl From<Status> for Failure {
+    fn from(status: Status) -> Self {
+        let http = status.http_status();
+        Self { status, http }
+    }
+}
+
+impl From<crate::transcode::Error> for Failure {
+    fn from(e: crate::transcode::Error) -> Self {
+        e.status().into()
+    }
+}
+
+impl Failure {
+    /// RESOURCE_EXHAUSTED for a body over `max` bytes; legacy callers get 413.
+    pub fn too_large(max: usize) -> Self {
+        Self {
+            status: Status::new(
+                crate::transcode::status::Code::ResourceExhausted,
+                format!("request body larger than {max} bytes"),
+            ),
+            http: StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// Reads a whole body of at most `max` bytes; a larger one is [`Failure::too_large`].
+pub async fn read_body(body: Incoming, max: usize) -> Result<(Bytes, Option<HeaderMap>), Failure> {
+    use http_body_util::BodyExt as _;
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(c) => {
+            let trailers = c.trailers().cloned();
+            Ok((c.to_bytes(), trailers))
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::too_large(max)),
+        Err(e) => Err(Status::new(
+            crate::transcode::status::Code::Cancelled,
+            format!("reading the request body: {e}"),
+        )
+        .into()),
+    }
+}
+
+/// Response bodies of both lanes: fixed frames, or frames sent by a task as they come.
+#[derive(Debug)]
+pub enum Body {
+    /// Frames known up front (data and possibly trailers).
+    Frames(VecDeque<Frame<Bytes>>),
+    /// Frames from a task; the body ends when the sender is dropped.
+    Channel(mpsc::Receiver<Frame<Bytes>>),
+}
+
+impl Body {
+    /// A body of one data frame.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self::Frames(VecDeque::from([Frame::data(bytes.into())]))
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::Frames(VecDeque::new())
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Self::Frames(f) => Poll::Ready(f.pop_front().map(Ok)),
+            Self::Channel(rx) => rx.poll_recv(cx).map(|f| f.map(Ok)),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, Self::Frames(f) if f.is_empty())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Frames(f) if f.iter().all(Frame::is_data) => {
+                let n: usize = f.iter().filter_map(Frame::data_ref).map(Bytes::len).sum();
+                SizeHint::with_exact(n as u64)
+            }
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// Accepts connections until `stop` flips, hands each to `conn`, then gives in-flight requests
+/// up to `grace` to finish.
+pub(crate) async fn serve<F, C>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+    conn: F,
+) -> Result<(), crate::Error>
+where
+    F: Fn(TokioIo<tokio::net::TcpStream>, &GracefulShutdown) -> C,
+    C: Future<Output = ()> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(conn(TokioIo::new(stream), &graceful));
+                }
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("lane shutdown grace period over; dropping remaining connections");
+    }
+    Ok(())
+}
+
+/// The executor both lanes give hyper.
+pub(crate) fn executor() -> TokioExecutor {
+    TokioExecutor::new()
+}
+
+/// A background task of the bridge, as `run` keeps them.
+pub(crate) type Task = (
+    &'static str,
+    tokio::task::JoinHandle<Result<(), crate::Error>>,
+);
+
+/// Both lanes, built from the config and not yet listening.
+#[derive(Debug)]
+pub struct Lanes {
+    http: Option<(std::sync::Arc<http_grpc::Lane>, std::net::SocketAddr, u32)>,
+    grpc: Option<(std::sync::Arc<grpc_http::Lane>, std::net::SocketAddr, u32)>,
+}
+
+impl Lanes {
+    /// Builds the configured lanes: descriptors loaded, routes and services checked.
+    pub fn build(
+        c: &config::LanesConfig,
+        registry: std::sync::Arc<crate::eureka::Registry>,
+    ) -> Result<Self, Error> {
+        let h = &c.headers;
+        let mut policy = crate::transcode::headers::Policy {
+            pass_authorization: h.pass_authorization,
+            allow: h.allow.clone(),
+            deny: h.deny.clone(),
+            ..Default::default()
+        };
+        // Names were checked by `LanesConfig::validate`; a bad one keeps the default.
+        if let Ok(n) = http::HeaderName::from_bytes(h.lane_header.to_ascii_lowercase().as_bytes()) {
+            policy.lane_header = n;
+        }
+        policy.timeout_header = h
+            .timeout_header
+            .as_ref()
+            .and_then(|t| http::HeaderName::from_bytes(t.to_ascii_lowercase().as_bytes()).ok());
+        let http = match &c.http {
+            Some(l) => Some((
+                std::sync::Arc::new(http_grpc::Lane::new(l, policy.clone())?),
+                l.listen,
+                l.max_concurrent_streams,
+            )),
+            None => None,
+        };
+        let grpc = match &c.grpc {
+            Some(l) => Some((
+                std::sync::Arc::new(grpc_http::Lane::new(l, policy, registry)?),
+                l.listen,
+                l.max_concurrent_streams,
+            )),
+            None => None,
+        };
+        Ok(Self { http, grpc })
+    }
+
+    /// Binds and serves the configured lanes, adding their tasks; returns the bound addresses.
+    pub(crate) async fn start(
+        self,
+        tasks: &mut Vec<Task>,
+        grace: Duration,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>), crate::Error> {
+        let mut addrs = (None, None);
+        if let Some((lane, listen, streams)) = self.http {
+            let (listener, addr) = http_grpc::bind(listen).await?;
+            tracing::info!("http→grpc lane listening on {addr}");
+            addrs.0 = Some(addr);
+            tasks.push((
+                "http→grpc lane",
+                tokio::spawn(http_grpc::run(lane, listener, streams, grace, stop.clone())),
+            ));
+        }
+        if let Some((lane, listen, streams)) = self.grpc {
+            let (listener, addr) = grpc_http::bind(listen).await?;
+            tracing::info!("grpc→http lane listening on {addr}");
+            addrs.1 = Some(addr);
+            tasks.push((
+                "grpc→http lane",
+                tokio::spawn(grpc_http::run(lane, listener, streams, grace, stop.clone())),
+            ));
+        }
+        Ok(addrs)
+    }
+}

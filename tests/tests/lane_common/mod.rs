@@ -1,0 +1,346 @@
+//! Shared by the lane end-to-end tests: a bridge with its transcoding lanes on loopback, the
+//! venv's Python with grpcio, the proto folders, and one-shot HTTP calls.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use e2e::process::Child;
+
+/// Bound on a graceful shutdown.
+const SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// `rpc/proto`.
+pub fn proto_dir() -> PathBuf {
+    e2e::repo_root().join("rpc/proto")
+}
+
+/// `../shared/reference/protos` (google/api), when present.
+pub fn reference_protos() -> Option<PathBuf> {
+    let dir = rpc::reference_protos();
+    if dir.is_none() {
+        assert!(
+            !e2e::under_tests_run(),
+            "{} is missing under tests/run",
+            rpc::REFERENCE_PROTOS
+        );
+        println!("skipped: {} is absent", rpc::REFERENCE_PROTOS);
+    }
+    dir
+}
+
+/// A bridge running in this test process.
+pub struct Bridge {
+    running: Option<bridge::run::Running>,
+    /// The Eureka API.
+    pub eureka: SocketAddr,
+    /// The legacy → mesh HTTP lane, when configured.
+    pub http: Option<SocketAddr>,
+    /// The mesh → legacy gRPC lane, when configured.
+    pub grpc: Option<SocketAddr>,
+}
+
+impl Bridge {
+    /// Starts a bridge from `lanes_yaml`, the body of the `lanes:` section (indented by 2).
+    pub async fn start(lanes_yaml: &str) -> anyhow::Result<Self> {
+        let yaml = format!(
+            "eureka:\n  listen: \"127.0.0.1:0\"\n  advertise_host: 127.0.0.1\n\
+             admin:\n  listen: \"127.0.0.1:0\"\nlimits:\n  shutdown_grace: 2\nlanes:\n{lanes_yaml}"
+        );
+        let config = bridge::config::Config::from_yaml_str(&yaml)
+            .with_context(|| format!("lane test config:\n{yaml}"))?;
+        let running = bridge::run::start(config).await.context("bridge start")?;
+        Ok(Self {
+            eureka: running.eureka_addr(),
+            http: running.http_addr(),
+            grpc: running.grpc_addr(),
+            running: Some(running),
+        })
+    }
+
+    /// The HTTP lane's address.
+    pub fn http(&self) -> anyhow::Result<SocketAddr> {
+        self.http.context("the HTTP lane is off")
+    }
+
+    /// Stops the bridge.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(running) = self.running.take() {
+            tokio::time::timeout(SHUTDOWN, running.shutdown())
+                .await
+                .with_context(|| format!("bridge shutdown did not finish within {SHUTDOWN:?}"))?
+                .context("bridge shutdown")?;
+        }
+        Ok(())
+    }
+}
+
+/// The venv python that imports `module`, or `None` (after printing why) outside `tests/run`.
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    let cache = std::env::var_os("MESHMOVE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/meshmove")));
+    if let Some(cache) = cache {
+        candidates.push(cache.join("venv/bin/python3"));
+    }
+    candidates.extend(e2e::tool("python3"));
+    for python in candidates {
+        let ok = std::process::Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    assert!(
+        !e2e::under_tests_run(),
+        "no python3 with {module} although tests/run should have built the venv"
+    );
+    println!("skipped: no python3 with {module} (run tests/run to install the peers)");
+    None
+}
+
+/// Runs `tests/python/<script>` with `args` under `python`, stdout read as JSON lines.
+pub fn spawn_python(python: &PathBuf, script: &str, args: &[&str]) -> anyhow::Result<Child> {
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg("-u")
+        .arg(e2e::repo_root().join("tests/python").join(script))
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    Child::spawn(script, cmd)
+}
+
+/// Waits for a child's `{"event": "listening", "port": N}` line and returns the port.
+pub async fn listening_port(child: &mut Child) -> anyhow::Result<u16> {
+    let v = child
+        .wait_json("listening", Duration::from_secs(60), |v| {
+            v["event"] == "listening"
+        })
+        .await?;
+    let port = v["port"].as_u64().context("port in the listening line")?;
+    u16::try_from(port).context("port fits u16")
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub async fn dead_port() -> anyhow::Result<u16> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(l.local_addr()?.port())
+}
+
+/// The HTTP lane config routing `demo.echo.v1.Echo` to `echo` (and host `dead-echo` to a closed
+/// port): `POST /v1/echo` (body `*`), `GET /v1/echo/{message}`, `GET /v1/echo/{message}:stream`.
+pub fn echo_lane(echo: SocketAddr, dead: u16, extra: &str) -> String {
+    format!(
+        "  http:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{dir}\"]\n\
+         \x20   rules:\n\
+         \x20     - {{selector: demo.echo.v1.Echo.Say, post: /v1/echo, body: \"*\"}}\n\
+         \x20     - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
+         \x20     - {{selector: demo.echo.v1.Echo.Stream, get: \"/v1/echo/{{message}}:stream\"}}\n\
+         \x20   upstreams:\n\
+         \x20     - {{address: \"{echo}\", services: [demo.echo.v1.Echo], hosts: [mesh-echo]}}\n\
+         \x20     - {{address: \"127.0.0.1:{dead}\", hosts: [dead-echo]}}\n\
+         \x20   max_body_bytes: 1024\n    timeout_ms: 1000\n{extra}",
+        dir = proto_dir().display()
+    )
+}
+
+/// `POST /v1/echo` with a JSON body and extra headers.
+pub async fn post_echo(
+    http: SocketAddr,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<e2e::http::Response> {
+    let mut h = vec![("Content-Type", "application/json")];
+    h.extend_from_slice(headers);
+    e2e::http::send(http, "POST", "/v1/echo", &h, body.as_bytes()).await
+}
+
+/// The `google.rpc.Status` JSON the rescue layer writes.
+pub fn status_json(code: i32, message: &str) -> serde_json::Value {
+    serde_json::json!({"code": code, "message": message, "details": []})
+}
+
+/// HTTP status for each gRPC code 1..=16, per `docs/transcoding.md`.
+pub const HTTP_FOR_CODE: [(i32, u16); 16] = [
+    (1, 499),
+    (2, 500),
+    (3, 400),
+    (4, 504),
+    (5, 404),
+    (6, 409),
+    (7, 403),
+    (8, 429),
+    (9, 400),
+    (10, 409),
+    (11, 400),
+    (12, 501),
+    (13, 500),
+    (14, 503),
+    (15, 500),
+    (16, 401),
+];
+
+/// What every echo backend (tonic, grpcio) must show through the HTTP lane: unary, server
+/// streaming as NDJSON and SSE, every gRPC status as its HTTP status and `google.rpc.Status`
+/// body, and trace and lane headers at the far end.
+pub async fn exercise_echo(http: SocketAddr) -> anyhow::Result<()> {
+    use anyhow::ensure;
+    use serde_json::{Value, json};
+
+    // Unary, body `*`, and the same method by GET with a path variable.
+    let r = post_echo(http, r#"{"message":"hello"}"#, &[]).await?;
+    ensure!(r.status == 200, "unary: {}", r.summary());
+    ensure!(
+        r.header("content-type") == Some("application/json"),
+        "{}",
+        r.summary()
+    );
+    ensure!(r.json()? == json!({"message": "hello"}), "{}", r.summary());
+    ensure!(
+        r.header("x-request-id").is_some_and(|v| v.len() == 32),
+        "request id added"
+    );
+    let r = e2e::http::get_json(http, "/v1/echo/a%20b").await?;
+    ensure!(
+        r.json()? == json!({"message": "a b"}),
+        "GET: {}",
+        r.summary()
+    );
+
+    // Server streaming: NDJSON by default, SSE on request.
+    let r = e2e::http::get_json(http, "/v1/echo/hi:stream?repeat=3").await?;
+    ensure!(r.status == 200, "stream: {}", r.summary());
+    ensure!(
+        r.header("content-type") == Some("application/x-ndjson"),
+        "{}",
+        r.summary()
+    );
+    ensure!(
+        r.text()
+            == "{\"message\":\"hi\"}\n{\"message\":\"hi\",\"index\":1}\n{\"message\":\"hi\",\"index\":2}\n",
+        "ndjson: {:?}",
+        r.text()
+    );
+    let r = e2e::http::send(
+        http,
+        "GET",
+        "/v1/echo/hi:stream?repeat=2",
+        &[("Accept", "text/event-stream")],
+        b"",
+    )
+    .await?;
+    ensure!(
+        r.header("content-type") == Some("text/event-stream"),
+        "{}",
+        r.summary()
+    );
+    ensure!(
+        r.text() == "data: {\"message\":\"hi\"}\n\ndata: {\"message\":\"hi\",\"index\":1}\n\n",
+        "sse: {:?}",
+        r.text()
+    );
+    // A stream failing after its first message: 200 already sent, the error is the last item.
+    let r = e2e::http::get_json(http, "/v1/echo/status:9:late:stream?repeat=3").await?;
+    ensure!(r.status == 200, "{}", r.summary());
+    ensure!(
+        r.text()
+            == "{\"message\":\"status:9:late\"}\n{\"error\":{\"code\":9,\"message\":\"late\",\"details\":[]}}\n",
+        "stream error: {:?}",
+        r.text()
+    );
+
+    // Every non-OK code: its HTTP status, and the status as JSON.
+    for (code, http_status) in HTTP_FOR_CODE {
+        let text = format!("code {code} from the backend");
+        let r = post_echo(
+            http,
+            &json!({"message": format!("status:{code}:{text}")}).to_string(),
+            &[],
+        )
+        .await?;
+        ensure!(r.status == http_status, "code {code}: {}", r.summary());
+        ensure!(
+            r.header("content-type") == Some("application/json"),
+            "{}",
+            r.summary()
+        );
+        ensure!(
+            r.json()? == status_json(code, &text),
+            "code {code}: {}",
+            r.summary()
+        );
+    }
+
+    // Headers at the far end: trace and lane (also as rpc-persist-lane), a grpc-timeout, no
+    // cookie or hop-by-hop header.
+    let r = post_echo(
+        http,
+        r#"{"message":"headers"}"#,
+        &[
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+            ("baggage", "lane=gray"),
+            ("x-request-id", "req-1"),
+            ("x-lane", "gray"),
+            ("cookie", "session=secret"),
+            ("keep-alive", "timeout=5"),
+            ("grpc-timeout", "800m"),
+        ],
+    )
+    .await?;
+    ensure!(r.status == 200, "{}", r.summary());
+    ensure!(
+        r.header("x-request-id") == Some("req-1"),
+        "request id kept: {}",
+        r.summary()
+    );
+    let seen: Value = serde_json::from_str(r.json()?["message"].as_str().unwrap_or("{}"))?;
+    for (k, v) in [
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("baggage", "lane=gray"),
+        ("x-request-id", "req-1"),
+        ("x-lane", "gray"),
+        ("rpc-persist-lane", "gray"),
+    ] {
+        ensure!(seen[k] == v, "{k} at the far end: {seen}");
+    }
+    ensure!(
+        seen.get("cookie").is_none() && seen.get("keep-alive").is_none(),
+        "{seen}"
+    );
+    let timeout = seen["grpc-timeout"].as_str().unwrap_or_default();
+    ensure!(
+        timeout.ends_with('u') || timeout.ends_with('m') || timeout.ends_with('n'),
+        "{seen}"
+    );
+    // Kitex's key alone is the lane too, and both names go out; a request id is made up.
+    let r = post_echo(
+        http,
+        r#"{"message":"headers"}"#,
+        &[("rpc-persist-lane", "blue")],
+    )
+    .await?;
+    let seen: Value = serde_json::from_str(r.json()?["message"].as_str().unwrap_or("{}"))?;
+    ensure!(
+        seen["x-lane"] == "blue" && seen["rpc-persist-lane"] == "blue",
+        "{seen}"
+    );
+    ensure!(
+        seen["x-request-id"].as_str() == r.header("x-request-id"),
+        "generated request id sent both ways: {seen} / {}",
+        r.summary()
+    );
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The legacy → mesh lane against the tonic echo server (`rpc::echo`): HTTP/JSON in, gRPC out,
+//! unary and streaming, every status code, trace and lane headers at the far end, and each
+//! failure of the lane itself with its exact HTTP status and `google.rpc.Status` body.
+
+mod lane_common;
+
+use std::net::SocketAddr;
+
+use anyhow::ensure;
+use lane_common::{Bridge, dead_port, echo_lane, exercise_echo, post_echo, status_json};
+use serde_json::json;
+
+async fn setup(extra: &str) -> anyhow::Result<(rpc::echo::Running, u16, Bridge)> {
+    let echo = rpc::echo::serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let dead = dead_port().await?;
+    let bridge = Bridge::start(&echo_lane(echo.addr, dead, extra)).await?;
+    Ok((echo, dead, bridge))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_json_through_the_bridge_to_tonic() -> anyhow::Result<()> {
+    let (echo, _, mut bridge) = setup("").await?;
+    exercise_echo(bridge.http()?).await?;
+    bridge.stop().await?;
+    echo.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lane_failures_have_exact_statuses_and_bodies() -> anyhow::Result<()> {
+    let (echo, dead, mut bridge) = setup("").await?;
+    let http = bridge.http()?;
+    let check = |r: &e2e::http::Response, status: u16, body: serde_json::Value| {
+        ensure!(r.status == status, "want {status}: {}", r.summary());
+        ensure!(
+            r.header("content-type") == Some("application/json"),
+            "{}",
+            r.summary()
+        );
+        ensure!(r.json()? == body, "{}", r.summary());
+        Ok(())
+    };
+
+    let r = post_echo(http, r#"{"message": "#, &[]).await?;
+    check(
+        &r,
+        400,
+        status_json(
+            3,
+            "request body is not valid JSON (line 1, column 12): EOF while parsing a value",
+        ),
+    )?;
+    let r = post_echo(http, r#"{"message": 5}"#, &[]).await?;
+    check(
+        &r,
+        400,
+        status_json(
+            3,
+            "request body field message: invalid type: integer `5`, expected a string",
+        ),
+    )?;
+    let r = post_echo(http, r#"{"message": "hi", "colour": "red"}"#, &[]).await?;
+    check(
+        &r,
+        400,
+        status_json(
+            3,
+            "request body field colour: unrecognized field name 'colour'",
+        ),
+    )?;
+    let r = e2e::http::get_json(http, "/v1/echo/hi?colour=red").await?;
+    check(&r, 400, status_json(3, "unknown query parameter colour"))?;
+    let r = e2e::http::get_json(http, "/v2/nothing").await?;
+    check(&r, 404, status_json(5, "no route for GET /v2/nothing"))?;
+    let big = json!({"message": "x".repeat(2000)}).to_string();
+    let r = post_echo(http, &big, &[]).await?;
+    check(
+        &r,
+        413,
+        status_json(8, "request body larger than 1024 bytes"),
+    )?;
+    let r = post_echo(http, r#"{"message":"sleep:3000"}"#, &[]).await?;
+    check(
+        &r,
+        504,
+        status_json(4, "/demo.echo.v1.Echo/Say did not answer within 1s"),
+    )?;
+    // The caller's shorter grpc-timeout wins over the route's.
+    let r = post_echo(
+        http,
+        r#"{"message":"sleep:3000"}"#,
+        &[("grpc-timeout", "200m")],
+    )
+    .await?;
+    check(
+        &r,
+        504,
+        status_json(4, "/demo.echo.v1.Echo/Say did not answer within 200ms"),
+    )?;
+    let r = raw_post(http, "dead-echo:8080", r#"{"message":"hi"}"#).await?;
+    ensure!(r.starts_with("HTTP/1.1 503"), "upstream down: {r}");
+    let body = r.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body)?;
+    ensure!(v["code"] == 14, "{v}");
+    let msg = v["message"].as_str().unwrap_or_default();
+    ensure!(
+        msg.starts_with(&format!("upstream 127.0.0.1:{dead} unavailable: "))
+            && msg.contains("Connection refused"),
+        "{v}"
+    );
+    ensure!(v["details"] == json!([]), "{v}");
+    // The Eureka app name of the mesh service routes like its Kubernetes name.
+    let r = raw_post(http, "MESH-ECHO", r#"{"message":"by app name"}"#).await?;
+    ensure!(
+        r.starts_with("HTTP/1.1 200") && r.contains(r#"{"message":"by app name"}"#),
+        "{r}"
+    );
+
+    bridge.stop().await?;
+    // Unknown fields ignored when configured so.
+    let (_echo2, _, mut lenient) = setup("    unknown_fields: ignore\n").await?;
+    let r = post_echo(
+        lenient.http()?,
+        r#"{"message": "hi", "colour": "red"}"#,
+        &[],
+    )
+    .await?;
+    ensure!(
+        r.status == 200 && r.json()? == json!({"message": "hi"}),
+        "{}",
+        r.summary()
+    );
+    lenient.stop().await?;
+    echo.shutdown().await?;
+    Ok(())
+}
+
+/// One HTTP/1.1 POST with a chosen `Host`, the raw response as text.
+async fn raw_post(addr: SocketAddr, host: &str, body: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!(
+        "POST /v1/echo HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(e2e::http::TIMEOUT, s.read_to_end(&mut out)).await??;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
