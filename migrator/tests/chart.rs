@@ -245,6 +245,47 @@ fn voting_app_chart_keeps_the_swarm_settings() {
     }
 }
 
+/// The 2020 voting app sets `restart_policy: on-failure` on every service: the ones that serve
+/// stay Deployments with their rolling update; the worker, which only consumes, becomes a Job
+/// whose backoffLimit is max_attempts.
+#[test]
+fn voting_app_2020_honours_update_config_and_restart_policy() {
+    let Some(dir) = shared_stacks() else {
+        println!("skipping: ../shared/fixtures/stacks is absent");
+        return;
+    };
+    let file = dir.join("example-voting-app/docker-stack.2020.yml");
+    let (loaded, stack) = load_stack(std::slice::from_ref(&file)).expect("loads");
+    let out = emit::chart(&stack, &options(&stack, &file, SecretMode::Inline)).expect("emit");
+    let b = out.bundle;
+    let f = |p: &str| text(&b.files[Path::new(p)].bytes);
+    let vote = f("templates/vote-deployment.yaml");
+    assert!(
+        vote.contains("rollingUpdate:\n      maxSurge: 0\n      maxUnavailable: 2"),
+        "parallelism 2, stop-first: {vote}"
+    );
+    assert_eq!(
+        yaml(&f("values.yaml"))["services"]["vote"]["replicas"].as_i64(),
+        Some(2)
+    );
+    assert!(
+        f("templates/result-deployment.yaml").contains("minReadySeconds: 10"),
+        "delay"
+    );
+    assert!(f("templates/redis-service.yaml").contains("name: redis"));
+    let worker = f("templates/worker-job.yaml");
+    assert!(worker.contains("restartPolicy: OnFailure") && worker.contains("backoffLimit: 3"));
+    let mut ledger = Ledger::from_loaded(&loaded);
+    emit::refine(&mut ledger, &out.findings);
+    let e = entry(&ledger, "services.vote.deploy.restart_policy.condition");
+    assert_eq!(e.status, Status::Approximated, "{e:?}");
+    assert!(e.target.starts_with("Deployment"), "{e:?}");
+    assert_eq!(
+        entry(&ledger, "services.worker").target,
+        "Job (restartPolicy OnFailure)"
+    );
+}
+
 fn yaml(text: &str) -> yaml_rust2::Yaml {
     yaml_rust2::YamlLoader::load_from_str(text)
         .expect("YAML")

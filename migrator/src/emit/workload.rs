@@ -44,10 +44,30 @@ pub(crate) fn kind(svc: &Service) -> (Kind, Option<&'static str>) {
         }
         (Some(Mode::ReplicatedJob | Mode::GlobalJob), _) => (Kind::Job, Some("OnFailure")),
         (_, Some(Condition::None)) => (Kind::Job, Some("Never")),
-        (_, Some(Condition::OnFailure)) => (Kind::Job, Some("OnFailure")),
+        (_, Some(Condition::OnFailure)) if !serves(svc) => (Kind::Job, Some("OnFailure")),
         (Some(Mode::Global), _) => (Kind::DaemonSet, None),
         _ => (Kind::Deployment, None),
     }
+}
+
+/// Whether a service is evidently long-running: it declares ports, is rolled by `update_config`,
+/// or has a health check. With `on-failure` such a service still never ends on its own, so it
+/// stays a Deployment (a Job would lose the rolling update and the Service); only the restart
+/// after a clean exit differs, which the ledger reports.
+pub(crate) fn serves(svc: &Service) -> bool {
+    let health = svc.healthcheck.as_ref().is_some_and(|h| {
+        !h.disable.as_ref().is_some_and(|d| d.value)
+            && h.test
+                .as_ref()
+                .is_some_and(|t| t.value.first().is_some_and(|c| c != "NONE"))
+    });
+    !svc.ports.is_empty()
+        || !svc.expose.is_empty()
+        || health
+        || svc
+            .deploy
+            .as_ref()
+            .is_some_and(|d| d.update_config.is_some())
 }
 
 /// The network keys a service is a member of (`default` when it names none, as Swarm attaches
@@ -82,6 +102,46 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         .as_ref()
         .and_then(|d| d.mode.as_ref())
         .is_some_and(|m| matches!(m.value, Mode::Global | Mode::GlobalJob));
+    let on_failure = svc
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+        .and_then(|r| r.condition.as_ref())
+        .filter(|c| c.value == Condition::OnFailure);
+    if kind != Kind::Job
+        && let Some(c) = on_failure
+    {
+        cx.find(
+            &c.source,
+            Some(&svc.name),
+            Status::Approximated,
+            format!("{}, restartPolicy Always", kind.as_str()),
+            "the service serves (ports, update_config or a health check), so it stays a long-running workload with its rolling update and Service; Kubernetes also restarts it after a clean exit, which Swarm's on-failure does not",
+        );
+        if let Some(src) = &svc.source {
+            cx.find(
+                src,
+                Some(&svc.name),
+                Status::Approximated,
+                format!("{} + Service", kind.as_str()),
+                "restart_policy on-failure on a service that serves: kept long-running (a Job would lose the rolling update); see deploy.restart_policy.condition",
+            );
+        }
+        if let Some(m) = svc
+            .deploy
+            .as_ref()
+            .and_then(|d| d.restart_policy.as_ref())
+            .and_then(|r| r.max_attempts.as_ref())
+        {
+            cx.find(
+                &m.source,
+                Some(&svc.name),
+                Status::Approximated,
+                "-",
+                "a Deployment's pods are restarted without limit (with back-off); there is no attempt count",
+            );
+        }
+    }
     if kind == Kind::Job
         && global
         && let Some(src) = &svc.source

@@ -266,6 +266,42 @@ pub static TABLE: &[Rule] = &[
                 "a job per node has no Kubernetes form; one Job with parallelism is generated",
             ),
             when(
+                &[
+                    Is("deploy.restart_policy.condition", "on-failure"),
+                    Present("ports"),
+                ],
+                A,
+                "Deployment + Service",
+                "on-failure on a service that serves (ports, expose, update_config or a health check): kept long-running with its rolling update and Service; Kubernetes also restarts it after a clean exit",
+            ),
+            when(
+                &[
+                    Is("deploy.restart_policy.condition", "on-failure"),
+                    Present("expose"),
+                ],
+                A,
+                "Deployment + Service",
+                "on-failure on a service that serves (ports, expose, update_config or a health check): kept long-running with its rolling update and Service; Kubernetes also restarts it after a clean exit",
+            ),
+            when(
+                &[
+                    Is("deploy.restart_policy.condition", "on-failure"),
+                    Present("deploy.update_config"),
+                ],
+                A,
+                "Deployment + Service",
+                "on-failure on a service that serves (ports, expose, update_config or a health check): kept long-running with its rolling update and Service; Kubernetes also restarts it after a clean exit",
+            ),
+            when(
+                &[
+                    Is("deploy.restart_policy.condition", "on-failure"),
+                    Present("healthcheck.test"),
+                ],
+                A,
+                "Deployment + Service",
+                "on-failure on a service that serves (ports, expose, update_config or a health check): kept long-running with its rolling update and Service; Kubernetes also restarts it after a clean exit",
+            ),
+            when(
                 &[Is("deploy.restart_policy.condition", "on-failure")],
                 C,
                 "Job (restartPolicy OnFailure)",

@@ -157,10 +157,8 @@ fn nested_keys_and_items_get_entries() {
             .target
             .contains("[\"sh\", \"-c\"")
     );
-    assert_eq!(
-        entry(&l, "services.s").target,
-        "Job (restartPolicy OnFailure)"
-    );
+    // on-failure, but the service is rolled by update_config and health-checked: it serves.
+    assert_eq!(entry(&l, "services.s").target, "Deployment + Service");
 }
 
 #[test]
