@@ -18,7 +18,7 @@ bytes=$(wc -c <"$work/stack.yml")
 
 cd "$work"
 read -r d_wall d_rss d_code < <(python3 "$root/bench/measure.py" "$runs" -- docker stack config -c stack.yml)
-read -r m_wall m_rss m_code < <(python3 "$root/bench/measure.py" "$runs" -- "$bin" --format json stack.yml)
+read -r m_wall m_rss m_code < <(python3 "$root/bench/measure.py" "$runs" -- "$bin" --format json --force -o chart stack.yml)
 [ "$d_code" = 0 ] || { echo "docker stack config failed (exit $d_code)" >&2; exit 1; }
 [ "$m_code" = 0 ] || { echo "migrate failed (exit $m_code)" >&2; exit 1; }
 
