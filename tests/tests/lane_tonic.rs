@@ -20,7 +20,7 @@ async fn setup(extra: &str) -> anyhow::Result<(rpc::echo::Running, u16, Bridge)>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_json_through_the_bridge_to_tonic() -> anyhow::Result<()> {
     let (echo, _, mut bridge) = setup("").await?;
-    exercise_echo(bridge.http()?).await?;
+    exercise_echo(bridge.http()?, true).await?;
     bridge.stop().await?;
     echo.shutdown().await?;
     Ok(())

@@ -90,7 +90,8 @@ impl Lane {
                     route::grpc_path(&m),
                     Target {
                         binding: b.clone(),
-                        app: s.app.clone(),
+                        // Eureka keys apps upper-cased.
+                        app: s.app.to_ascii_uppercase(),
                         timeout: Duration::from_millis(s.timeout_ms.unwrap_or(c.timeout_ms)),
                         retries: s.retries,
                     },
@@ -298,10 +299,7 @@ impl Lane {
         }
         Err(last
             .unwrap_or_else(|| {
-                Status::new(
-                    Code::Unavailable,
-                    format!("no UP instance of {}", m.app.to_ascii_uppercase()),
-                )
+                Status::new(Code::Unavailable, format!("no UP instance of {}", m.app))
             })
             .into())
     }
