@@ -571,6 +571,9 @@ const INTERP_ENV: &[(&str, &str)] = &[
     ("EXT", "true"),
 ];
 
+/// Fixture folder, files, environment.
+type OwnCase<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
 #[test]
 fn own_fixtures_match_docker_stack_config() {
     if !docker_available() {
@@ -578,7 +581,7 @@ fn own_fixtures_match_docker_stack_config() {
         return;
     }
     let home = [("HOME", "/root")];
-    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+    let cases: &[OwnCase] = &[
         ("short", &["stack.yml"], &home),
         ("merge", &["base.yml", "override.yml"], &home),
         ("interp", &["stack.yml"], INTERP_ENV),
