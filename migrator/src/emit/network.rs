@@ -13,6 +13,21 @@ pub(crate) fn policies(cx: &mut Cx<'_>) {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    for (key, n) in &cx.stack.networks {
+        if !cx.networks.contains_key(key)
+            && !n.is_external()
+            && let Some(src) = &n.source
+        {
+            cx.findings.push(crate::emit::Finding {
+                source: src.clone(),
+                service: None,
+                status: crate::report::Status::Dropped,
+                target: "-".into(),
+                reason: "no service is attached to this network, so the chart has no policy for it"
+                    .into(),
+            });
+        }
+    }
     for (net, label) in networks {
         let name = cx.name("networkpolicy", &format!("{net}-network"));
         let members = || {

@@ -28,6 +28,19 @@ fn used(cx: &Cx<'_>, kind: &str, name: &str) -> bool {
     })
 }
 
+/// Swarm creates a stack's objects even when no service uses them; the chart leaves them out.
+fn unused(cx: &mut Cx<'_>, source: Option<&crate::model::SourceKey>, what: &str) {
+    if let Some(src) = source {
+        cx.find(
+            src,
+            None,
+            Status::Dropped,
+            "-",
+            format!("no service uses this {what}, so the chart has no object for it"),
+        );
+    }
+}
+
 /// The Swarm name of an external object (`name:` or the key).
 fn swarm_name(key: &str, obj: &FileObject) -> String {
     obj.name
@@ -45,6 +58,7 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
     let mut config_values = Vec::new();
     for (key, obj) in &stack.configs {
         if !used(cx, "config", key) {
+            unused(cx, obj.source.as_ref(), "config");
             continue;
         }
         let vk = name::values_key(key);
@@ -140,6 +154,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
     let mut any_external_secret = false;
     for (key, obj) in &stack.secrets {
         if !used(cx, "secret", key) {
+            unused(cx, obj.source.as_ref(), "secret");
             continue;
         }
         let vk = name::values_key(key);
@@ -310,6 +325,7 @@ fn volumes(cx: &mut Cx<'_>) {
     let mut values = Vec::new();
     for (key, vol) in &stack.volumes {
         if !used(cx, "volume", key) {
+            unused(cx, vol.source.as_ref(), "volume");
             continue;
         }
         let vk = name::values_key(key);
