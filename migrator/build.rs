@@ -3,7 +3,7 @@
 //! The schemas are third-party files (docker/cli, compose-spec) and are not copied into the
 //! repository: the build looks for `../shared/schemas/` beside the workspace, copies them into
 //! `OUT_DIR` and sets `cfg(embedded_schemas)`. Without them the build still succeeds and the loader
-//! skips schema validation with a warning.
+//! skips schema validation with a warning. `MIGRATOR_SCHEMA_DIR` overrides the folder.
 
 use std::path::PathBuf;
 
@@ -13,11 +13,16 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(embedded_schemas)");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
-    let dir = manifest
-        .join("..")
-        .join("..")
-        .join("shared")
-        .join("schemas");
+    // MIGRATOR_SCHEMA_DIR points elsewhere (packaging, or a build without schemas for tests).
+    println!("cargo::rerun-if-env-changed=MIGRATOR_SCHEMA_DIR");
+    let dir = match std::env::var_os("MIGRATOR_SCHEMA_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => manifest
+            .join("..")
+            .join("..")
+            .join("shared")
+            .join("schemas"),
+    };
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut copied = 0;
     for name in SCHEMAS {

@@ -672,3 +672,18 @@ fn deeply_nested_extension_loads_within_the_limit() {
     .expect("loads");
     assert!(loaded.root.get("x-deep").is_some());
 }
+
+#[test]
+fn build_without_schemas_warns_and_still_loads() {
+    let loaded = load(&Options {
+        files: vec![fixture("short/stack.yml")],
+        ..Options::default()
+    })
+    .expect("loads");
+    let warned = loaded
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("no schemas"));
+    // Exactly one of the two: schemas embedded, or a warning that says they are not.
+    assert_ne!(schema::available(), warned, "{:?}", loaded.warnings);
+}
