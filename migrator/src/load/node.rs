@@ -149,6 +149,19 @@ impl Node {
         }
     }
 
+    /// The node at `path` below this one (keys step into mappings, indexes into sequences).
+    pub fn at(&self, path: &[super::Seg]) -> Option<&Node> {
+        let mut node = self;
+        for seg in path {
+            node = match (seg, &node.value) {
+                (super::Seg::Key(k), Value::Map(_)) => node.get(k)?,
+                (super::Seg::Index(i), Value::Seq(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
     /// True for `null` (written as `~`, `null` or nothing).
     pub fn is_null(&self) -> bool {
         matches!(self.value, Value::Null)
@@ -240,5 +253,22 @@ mod tests {
         assert_eq!(Value::Int(42).go_string().as_deref(), Some("42"));
         assert_eq!(Value::Bool(true).go_string().as_deref(), Some("true"));
         assert_eq!(Value::Null.go_string(), None);
+    }
+
+    #[test]
+    fn at_follows_keys_and_indexes() {
+        use super::super::Seg;
+        let root = super::super::parse_str("a.yml", "s:\n  web:\n    ports: [{target: 80}]\n")
+            .expect("parse");
+        let path = [
+            Seg::Key("s".into()),
+            Seg::Key("web".into()),
+            Seg::Key("ports".into()),
+            Seg::Index(0),
+            Seg::Key("target".into()),
+        ];
+        assert_eq!(root.at(&path).map(|n| &n.value), Some(&Value::Int(80)));
+        assert_eq!(super::super::key_path(&path), "s.web.ports[0].target");
+        assert!(root.at(&[Seg::Index(0)]).is_none());
     }
 }
