@@ -245,6 +245,67 @@ fn voting_app_chart_keeps_the_swarm_settings() {
     }
 }
 
+/// docker/cli's full example uses every v3 key. `docker stack deploy` refuses it (a network it
+/// does not declare, files it does not ship), so it is converted here without those checks, with
+/// the missing files made up, to see every key through the chart and the tools.
+#[test]
+fn docker_cli_full_example_renders_every_key() {
+    let Some(dir) = shared_stacks() else {
+        println!("skipping: ../shared/fixtures/stacks is absent");
+        return;
+    };
+    let work = tempfile::tempdir().expect("tmp");
+    let src = dir.join("docker-cli-full-example");
+    for f in ["full-example.yml", "example1.env", "example2.env"] {
+        std::fs::copy(src.join(f), work.path().join(f)).expect("copy");
+    }
+    for f in ["config_data", "secret_data"] {
+        std::fs::write(work.path().join(f), format!("{f} made up by the test\n")).expect("write");
+    }
+    let file = work.path().join("full-example.yml");
+    let loaded = load::load(&load::Options {
+        files: vec![file.clone()],
+        dialect: Dialect::Swarm,
+        env: BTreeMap::new(),
+    })
+    .expect("loads");
+    let stack = Stack::from_loaded_with(&loaded, migrator::model::Checks::NONE).expect("model");
+    let out = emit::chart(&stack, &options(&stack, &file, SecretMode::Inline)).expect("emit");
+    let mut ledger = Ledger::from_loaded(&loaded);
+    emit::refine(&mut ledger, &out.findings);
+    let chart = work.path().join("chart");
+    out.bundle.write(&chart, false).expect("write");
+    check_chart(&chart, "docker-cli full example");
+    let foo = file_text(&out.bundle, "templates/foo-deployment.yaml");
+    assert!(foo.contains("kind: Deployment"), "{foo}");
+    // An anonymous volume and a named one both at /var/lib/mysql: one mount, the other reported.
+    assert_eq!(
+        foo.matches("mountPath: /var/lib/mysql\n").count(),
+        1,
+        "{foo}"
+    );
+    assert!(
+        ledger
+            .entries
+            .iter()
+            .any(|e| e.source.path.starts_with("services.foo.volumes[")
+                && e.status == Status::NeedsInput
+                && e.reason.contains("same path")
+                || e.reason.contains("one path"))
+    );
+    assert!(
+        ledger
+            .entries
+            .iter()
+            .all(|e| e.rule != "chart" || !e.reason.is_empty()),
+        "every finding says why"
+    );
+}
+
+fn file_text(b: &Bundle, p: &str) -> String {
+    text(&b.files[Path::new(p)].bytes)
+}
+
 /// The 2020 voting app sets `restart_policy: on-failure` on every service: the ones that serve
 /// stay Deployments with their rolling update; the worker, which only consumes, becomes a Job
 /// whose backoffLimit is max_attempts.

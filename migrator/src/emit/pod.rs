@@ -54,6 +54,8 @@ struct Builder<'c, 'a> {
     configmaps: Vec<Yaml>,
     files: Vec<(String, Vec<u8>)>,
     volume_names: std::collections::BTreeSet<String>,
+    /// Mount paths taken: Kubernetes refuses two mounts at one path.
+    paths: std::collections::BTreeSet<String>,
 }
 
 impl Builder<'_, '_> {
@@ -64,6 +66,20 @@ impl Builder<'_, '_> {
     fn find(&mut self, source: &SourceKey, status: Status, target: &str, reason: &str) {
         let svc = self.svc.name.clone();
         self.cx.find(source, Some(&svc), status, target, reason);
+    }
+
+    /// Takes a mount path; a second mount at the same path is reported and skipped.
+    fn take_path(&mut self, path: &str, source: &SourceKey) -> bool {
+        if self.paths.insert(path.to_string()) {
+            return true;
+        }
+        self.find(
+            source,
+            Status::NeedsInput,
+            "volumeMounts",
+            "another mount already uses this path (Kubernetes refuses two mounts at one path): keep one",
+        );
+        false
     }
 
     fn volume_name(&mut self, base: &str) -> String {
@@ -99,6 +115,7 @@ pub(crate) fn build(
         configmaps: Vec::new(),
         files: Vec::new(),
         volume_names: Default::default(),
+        paths: Default::default(),
     };
     let mut values: Vec<(String, Yaml)> = Vec::new();
 
@@ -714,6 +731,9 @@ fn mounts(b: &mut Builder<'_, '_>) {
         if m.read_only {
             mount.push(("readOnly".into(), Yaml::Bool(true)));
         }
+        if !b.take_path(&m.target, &m.source_key) {
+            continue;
+        }
         let volume: Option<(String, Yaml)> = match m.kind {
             MountKind::Volume => match &m.source {
                 None => Some(("anon".into(), Yaml::map([("emptyDir", Yaml::Map(vec![]))]))),
@@ -764,6 +784,9 @@ fn mounts(b: &mut Builder<'_, '_>) {
     }
     for t in &svc.tmpfs {
         let (path, _opts) = t.value.split_once(':').unwrap_or((&t.value, ""));
+        if !b.take_path(path, &t.source) {
+            continue;
+        }
         let vname = b.volume_name("tmpfs");
         b.mounts.push(Yaml::map([
             ("name", Yaml::str(&vname)),
@@ -924,6 +947,9 @@ fn configs_and_secrets(b: &mut Builder<'_, '_>) {
                 (_, Some(t)) => t.clone(),
                 (_, None) => format!("/{}", r.source),
             };
+            if !b.take_path(&target, &r.source_key) {
+                continue;
+            }
             let file = target.rsplit('/').next().unwrap_or("file").to_string();
             let path = name::data_key(&file);
             // Swarm's default mode for secrets and configs is 0444.
