@@ -284,15 +284,11 @@ fn docker_cli_full_example_renders_every_key() {
         1,
         "{foo}"
     );
-    assert!(
-        ledger
-            .entries
-            .iter()
-            .any(|e| e.source.path.starts_with("services.foo.volumes[")
-                && e.status == Status::NeedsInput
-                && e.reason.contains("same path")
-                || e.reason.contains("one path"))
-    );
+    assert!(ledger.entries.iter().any(|e| {
+        e.source.path.starts_with("services.foo.volumes[")
+            && e.status == Status::NeedsInput
+            && e.reason.contains("one path")
+    }));
     assert!(
         ledger
             .entries
