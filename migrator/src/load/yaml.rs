@@ -412,6 +412,11 @@ pub fn resolve_plain(text: String) -> Value {
     if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
         return Value::String(text);
     }
+    // yaml.v3 decodes plain timestamps into time.Time; docker then prints them with fmt.Sprint
+    // (in labels, environment, …). Keep that printed form.
+    if let Some(ts) = go_timestamp(&text) {
+        return Value::String(ts);
+    }
     let plain = text.replace('_', "");
     if let Some(i) = go_parse_int(&plain) {
         return Value::Int(i);
@@ -429,6 +434,89 @@ pub fn resolve_plain(text: String) -> Value {
         return Value::Float(f);
     }
     Value::String(text)
+}
+
+/// yaml.v3 `parseTimestamp` (formats `2006-1-2T15:4:5.999999999Z07:00`, the same with `t`,
+/// `2006-1-2 15:4:5.999999999` and `2006-1-2`), printed like Go's `time.Time.String()`.
+fn go_timestamp(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    fn num(s: &str, max_digits: usize) -> Option<(u32, &str)> {
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > max_digits {
+            return None;
+        }
+        Some((s[..n].parse().ok()?, &s[n..]))
+    }
+    let (year, rest) = num(s, 4)?;
+    let (month, rest) = num(rest.strip_prefix('-')?, 2)?;
+    let (day, rest) = num(rest.strip_prefix('-')?, 2)?;
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days {
+        return None;
+    }
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    if rest.is_empty() {
+        return Some(format!("{date} 00:00:00 +0000 UTC"));
+    }
+    let (zoned, rest) = match rest.as_bytes()[0] {
+        b'T' | b't' => (true, &rest[1..]),
+        b' ' => (false, &rest[1..]),
+        _ => return None,
+    };
+    let (hour, rest) = num(rest, 2)?;
+    let (min, rest) = num(rest.strip_prefix(':')?, 2)?;
+    let (sec, mut rest) = num(rest.strip_prefix(':')?, 2)?;
+    if hour > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    let mut frac = String::new();
+    if let Some(f) = rest.strip_prefix('.') {
+        let n = f.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        frac = f[..n].trim_end_matches('0').to_string();
+        if !frac.is_empty() {
+            frac.insert(0, '.');
+        }
+        rest = &f[n..];
+    }
+    let zone = if !zoned {
+        if !rest.is_empty() {
+            return None;
+        }
+        "+0000 UTC".to_string()
+    } else if rest == "Z" {
+        "+0000 UTC".to_string()
+    } else {
+        let sign = match rest.as_bytes().first()? {
+            b'+' => '+',
+            b'-' => '-',
+            _ => return None,
+        };
+        let (zh, r) = num(&rest[1..], 2)?;
+        let (zm, r) = num(r.strip_prefix(':')?, 2)?;
+        if !r.is_empty() || zh > 23 || zm > 59 {
+            return None;
+        }
+        if zh == 0 && zm == 0 {
+            "+0000 UTC".to_string()
+        } else {
+            let off = format!("{sign}{zh:02}{zm:02}");
+            format!("{off} {off}")
+        }
+    };
+    Some(format!("{date} {hour:02}:{min:02}:{sec:02}{frac} {zone}"))
 }
 
 /// Go `strconv.ParseInt(s, 0, 64)`: sign, then `0x`, `0o`, `0b` or a leading `0` for octal.
@@ -553,6 +641,27 @@ mod tests {
         assert!(matches!(v(".NaN"), Value::Float(f) if f.is_nan()));
         assert_eq!(v("12:30"), Value::String("12:30".into()));
         assert_eq!(v("1.2.3"), Value::String("1.2.3".into()));
+        // Timestamps print like Go's time.Time (checked against `docker stack config`).
+        let ts = |t: &str| v(t).go_string().unwrap_or_default();
+        assert_eq!(ts("2024-01-15"), "2024-01-15 00:00:00 +0000 UTC");
+        assert_eq!(
+            ts("2001-12-14t21:59:43.10-05:00"),
+            "2001-12-14 21:59:43.1 -0500 -0500"
+        );
+        assert_eq!(
+            ts("2001-12-14 21:59:43.10"),
+            "2001-12-14 21:59:43.1 +0000 UTC"
+        );
+        assert_eq!(
+            ts("2001-12-15T02:59:43.1Z"),
+            "2001-12-15 02:59:43.1 +0000 UTC"
+        );
+        assert_eq!(ts("2024-1-5"), "2024-01-05 00:00:00 +0000 UTC");
+        assert_eq!(v("2024-02-30"), Value::String("2024-02-30".into()));
+        assert_eq!(
+            v("2024-01-15T10:00:00"),
+            Value::String("2024-01-15T10:00:00".into())
+        );
         assert_eq!(v("-"), Value::String("-".into()));
         let n = p("a: '1'\nb: \"true\"\nc: |\n  12\nd:\ne: !!str 5\n");
         assert_eq!(
