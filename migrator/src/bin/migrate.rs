@@ -3,6 +3,7 @@
 //! lists it) and prints the ledger.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -171,6 +172,10 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     };
     let loaded = load::load(&opts)?;
     let stack = Stack::from_loaded(&loaded)?;
+    // The ledger is all that still needs the loaded tree: build it, then free the tree before
+    // the chart is generated (it is the largest structure for big stacks).
+    let mut ledger = Ledger::from_loaded(&loaded);
+    let load::Loaded { warnings, .. } = loaded;
     let emit_opts = emit::Options {
         name: emit::chart_name(
             cli.name.as_deref(),
@@ -185,7 +190,7 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
         },
     };
     let output = emit::chart(&stack, &emit_opts)?;
-    let mut ledger = Ledger::from_loaded(&loaded);
+    drop(stack);
     emit::refine(&mut ledger, &output.findings);
     if !cli.dry_run {
         output.bundle.write(&cli.out, cli.force)?;
@@ -195,8 +200,7 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
         Format::Json => {
             // The ledger's own JSON shape, serialised straight from the entries: building a
             // `serde_json::Value` of a large ledger first would double the peak memory.
-            let warnings = loaded
-                .warnings
+            let warnings = warnings
                 .iter()
                 .map(|w| {
                     serde_json::json!({
@@ -217,12 +221,15 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
                 dry_run: cli.dry_run,
                 files: output.bundle.to_json(),
             };
-            let mut text = serde_json::to_string_pretty(&doc)?;
-            text.push('\n');
-            text
+            // Streamed to stdout: the text of a large ledger is not held in memory as well.
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut stdout, &doc)?;
+            stdout.write_all(b"\n")?;
+            stdout.flush()?;
+            String::new()
         }
         Format::Text => {
-            for w in &loaded.warnings {
+            for w in &warnings {
                 eprintln!("warning: {w}");
             }
             let files = output.bundle.files.len();
