@@ -687,3 +687,38 @@ fn build_without_schemas_warns_and_still_loads() {
     // Exactly one of the two: schemas embedded, or a warning that says they are not.
     assert_ne!(schema::available(), warned, "{:?}", loaded.warnings);
 }
+
+#[test]
+fn kompose_multiple_files_merge_like_docker() {
+    let Some(root) = shared() else { return };
+    let dir = root.join("kompose-multiple-files");
+    let loaded = load(&Options {
+        files: vec![dir.join("first.yaml"), dir.join("second.yaml")],
+        ..Options::default()
+    })
+    .expect("loads");
+    // `docker stack config -c first.yaml -c second.yaml` prints exactly this (version aside).
+    assert_eq!(
+        loaded.root.to_json(),
+        json!({"services": {
+            "foo": {"image": "foo", "deploy": {"replicas": 3}},
+            "bar": {"image": "bar", "deploy": {"replicas": 99}}
+        }})
+    );
+    // The override keeps the mark of the file it came from.
+    let replicas = loaded
+        .root
+        .at(&[
+            Seg::Key("services".into()),
+            Seg::Key("bar".into()),
+            Seg::Key("deploy".into()),
+            Seg::Key("replicas".into()),
+        ])
+        .expect("replicas");
+    assert!(
+        replicas.mark.file.ends_with("second.yaml"),
+        "{}",
+        replicas.mark
+    );
+    assert_eq!(replicas.mark.line, 4);
+}
