@@ -54,6 +54,30 @@ pub enum Dialect {
     Compose,
 }
 
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    /// `swarm` or `compose` (the values of `--dialect`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "swarm" => Ok(Dialect::Swarm),
+            "compose" => Ok(Dialect::Compose),
+            other => Err(format!(
+                "unknown dialect {other:?}; use swarm (docker stack deploy) or compose"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Swarm => "swarm",
+            Dialect::Compose => "compose",
+        })
+    }
+}
+
 /// What to load and with which environment.
 #[derive(Debug, Clone, Default)]
 pub struct Options {

@@ -722,3 +722,11 @@ fn kompose_multiple_files_merge_like_docker() {
     );
     assert_eq!(replicas.mark.line, 4);
 }
+
+#[test]
+fn dialect_names() {
+    assert_eq!("swarm".parse::<Dialect>(), Ok(Dialect::Swarm));
+    assert_eq!("compose".parse::<Dialect>(), Ok(Dialect::Compose));
+    assert!("kube".parse::<Dialect>().is_err());
+    assert_eq!(Dialect::default().to_string(), "swarm");
+}
