@@ -201,12 +201,7 @@ fn merge_field(dst: &mut Node, e: Entry, path: &[&str]) {
                     if let Value::Map(dm) = &mut d.value {
                         for s in sm {
                             match dm.iter_mut().find(|x| x.key == s.key) {
-                                Some(x) if is_extension => {
-                                    let child = x.key.clone();
-                                    let mut p = full.clone();
-                                    p.push(&child);
-                                    deep_merge(&mut x.value, s.value);
-                                }
+                                Some(x) if is_extension => deep_merge(&mut x.value, s.value),
                                 Some(x) => *x = s,
                                 None => dm.push(s),
                             }
