@@ -22,6 +22,8 @@ pub const MAX_DEPTH: usize = 128;
 
 /// Parses one YAML document into a [`Node`]. An empty document gives a `Null` node.
 pub fn parse_str(file: &str, text: &str) -> Result<Node, Error> {
+    // yaml-rust2 would keep a UTF-8 byte-order mark as part of the first key; yaml.v3 drops it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let file: Arc<str> = Arc::from(file);
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
@@ -781,6 +783,13 @@ mod tests {
         let err = parse_str("s.yml", "a: [1, 2\n").expect_err("syntax");
         assert!(matches!(err, Error::ParseStack { .. }));
         assert_eq!(p("").value, Value::Null);
+        let bom = p("\u{feff}services:\r\n  a: x\r\n");
+        assert_eq!(
+            bom.get("services")
+                .and_then(|s| s.get("a"))
+                .and_then(Node::as_str),
+            Some("x")
+        );
         assert_eq!(
             p("---\na: 1\n").get("a").map(|n| &n.value),
             Some(&Value::Int(1))
