@@ -328,17 +328,17 @@ impl Normaliser<'_> {
                 message: format!("invalid port {spec:?}: {message}"),
             })?;
             let m = &item.mark;
+            // docker logs one line per published port; one warning per written entry is enough.
+            if let Some(ip) = parsed.iter().find_map(|p| p.ignored_ip.clone()) {
+                self.warnings.push(Warning {
+                    mark: m.clone(),
+                    key_path: kp.clone(),
+                    message: format!(
+                        "ignoring IP-address {ip} in {spec:?}: swarm services listen on 0.0.0.0"
+                    ),
+                });
+            }
             for p in parsed {
-                if let Some(ip) = &p.ignored_ip {
-                    self.warnings.push(Warning {
-                        mark: m.clone(),
-                        key_path: kp.clone(),
-                        message: format!(
-                            "ignoring IP-address ({ip}:{}:{}/{}): swarm services listen on 0.0.0.0",
-                            p.published, p.target, p.protocol
-                        ),
-                    });
-                }
                 let mut entries = vec![
                     entry("mode", s("ingress", m)),
                     entry(
