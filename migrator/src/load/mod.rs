@@ -38,6 +38,7 @@ use tracing::debug_span;
 use crate::Error;
 use node::{Mark, Node, Value};
 
+pub use schema::check_images;
 pub use yaml::{ALIAS_NODE_LIMIT, parse_str};
 
 /// Stack files larger than this are refused before parsing.
@@ -115,6 +116,8 @@ pub struct Loaded {
     pub base_dir: PathBuf,
     /// Unset variables, ignored and deprecated keys, and similar notes.
     pub warnings: Vec<Warning>,
+    /// The dialect the files were read in (the model's deploy checks depend on it).
+    pub dialect: Dialect,
 }
 
 /// One step of a key path.
@@ -151,17 +154,10 @@ pub fn key_path(path: &[Seg]) -> String {
 }
 
 /// Loads, interpolates, validates, normalises and merges the stack files of `opts`.
+///
+/// Like `docker stack config`, this accepts a service without `image`; `docker stack deploy`
+/// refuses it, and so does the model's [`crate::model::Checks::images`] check.
 pub fn load(opts: &Options) -> Result<Loaded, Error> {
-    load_impl(opts, true)
-}
-
-/// [`load`] without the Swarm `image` rule, as `docker stack config` (not `deploy`) behaves.
-#[cfg(test)]
-fn load_without_image_rule(opts: &Options) -> Result<Loaded, Error> {
-    load_impl(opts, false)
-}
-
-fn load_impl(opts: &Options, require_image: bool) -> Result<Loaded, Error> {
     let first = opts.files.first().ok_or(Error::NoFiles)?;
     let parent = first
         .parent()
@@ -249,13 +245,11 @@ fn load_impl(opts: &Options, require_image: bool) -> Result<Loaded, Error> {
     for over in trees {
         merge::merge_files(&mut root, over);
     }
-    if opts.dialect == Dialect::Swarm && require_image {
-        schema::check_images(&root)?;
-    }
     Ok(Loaded {
         root,
         base_dir,
         warnings,
+        dialect: opts.dialect,
     })
 }
 

@@ -212,11 +212,13 @@ fn errors_carry_file_line_and_key_path() {
     );
     assert!(msg.contains("services.web.image"), "{msg}");
 
-    let err = load(&opts(write(
+    let loaded = load(&opts(write(
         "noimg.yml",
         "services:\n  web:\n    build: .\n",
     )))
-    .expect_err("image");
+    .expect("docker stack config accepts a service without image");
+    let err = check_images(&loaded.root).expect_err("docker stack deploy does not");
+    assert!(err.to_string().contains("noimg.yml:2:3"), "{err}");
     assert!(err.to_string().contains("services.web.image"), "{err}");
 
     let err = load(&opts(write(
@@ -478,8 +480,8 @@ const ORACLE_CASES: &[(&str, &[&str])] = &[
     ("docker-cli-full-example", &["full-example.yml"]),
 ];
 
-/// Loads like the Swarm dialect but without the `image` rule, which `docker stack config` (unlike
-/// `docker stack deploy`) does not enforce.
+/// Loads like the Swarm dialect; `load` leaves the `image` rule to the model, as
+/// `docker stack config` (unlike `docker stack deploy`) does not enforce it.
 fn load_like_stack_config(
     files: Vec<PathBuf>,
     e: &BTreeMap<String, String>,
@@ -489,13 +491,7 @@ fn load_like_stack_config(
         dialect: Dialect::Swarm,
         env: e.clone(),
     };
-    match load(&opts) {
-        Ok(l) => Ok(l.root.to_json()),
-        Err(Error::Schema { message, .. }) if message.contains("has no image") => {
-            load_without_image_rule(&opts).map(|l| l.root.to_json())
-        }
-        Err(e) => Err(e),
-    }
+    load(&opts).map(|l| l.root.to_json())
 }
 
 #[test]

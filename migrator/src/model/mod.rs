@@ -31,6 +31,9 @@ pub struct Checks {
     /// named volume the stack does not declare. `docker stack config` does not check this either
     /// (`docker stack deploy` does), so a comparison with its output turns this off.
     pub references: bool,
+    /// Fail when a service has no `image` in the Swarm dialect: `docker stack deploy` refuses it
+    /// (`build:` is ignored by Swarm), `docker stack config` does not.
+    pub images: bool,
 }
 
 impl Checks {
@@ -38,11 +41,13 @@ impl Checks {
     pub const ALL: Checks = Checks {
         files: true,
         references: true,
+        images: true,
     };
     /// No checks: accept what `docker stack config` accepts (for comparisons with its output).
     pub const NONE: Checks = Checks {
         files: false,
         references: false,
+        images: false,
     };
 }
 
@@ -99,6 +104,9 @@ impl Stack {
 
     /// Builds the model from the loader's result with the given checks.
     pub fn from_loaded_with(loaded: &crate::load::Loaded, checks: Checks) -> Result<Self, Error> {
+        if checks.images && loaded.dialect == crate::load::Dialect::Swarm {
+            crate::load::check_images(&loaded.root)?;
+        }
         Self::from_root(&loaded.root, &loaded.base_dir, checks)
     }
 

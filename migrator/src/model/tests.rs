@@ -23,6 +23,7 @@ fn stack(yaml: &str) -> Result<Stack, Error> {
         Checks {
             files: false,
             references: true,
+            images: false,
         },
     )
 }
@@ -42,6 +43,7 @@ fn docker_output_is_a_fixed_point() {
         Checks {
             files: false,
             references: true,
+            images: false,
         },
     )
     .expect("model");
@@ -410,4 +412,39 @@ fn keys_outside_the_schema_and_extensions_are_kept() {
     );
     assert_eq!(out["services"]["a"].get("profiles"), None);
     assert_eq!(out["services"]["a"]["x-team"], json!("web"));
+}
+
+#[test]
+fn swarm_needs_an_image_only_when_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("stack.yml");
+    std::fs::write(
+        &file,
+        "version: \"3.9\"\nservices:\n  web:\n    build: ./web\n",
+    )
+    .expect("write");
+    let opts = crate::load::Options {
+        files: vec![file],
+        ..crate::load::Options::default()
+    };
+    let loaded = crate::load::load(&opts).expect("docker stack config accepts it, so do we");
+    match Stack::from_loaded(&loaded) {
+        Err(Error::Schema {
+            key_path, message, ..
+        }) => {
+            assert_eq!(key_path, "services.web.image");
+            assert!(message.contains("has no image"), "{message}");
+        }
+        other => panic!("expected the image rule to refuse it, got {other:?}"),
+    }
+    assert!(Stack::from_loaded_with(&loaded, Checks::NONE).is_ok());
+    let compose = crate::load::Options {
+        dialect: crate::load::Dialect::Compose,
+        ..opts
+    };
+    let loaded = crate::load::load(&compose).expect("compose loads");
+    assert!(
+        Stack::from_loaded(&loaded).is_ok(),
+        "compose has no image rule"
+    );
 }
