@@ -4,7 +4,9 @@
 //! answer a Java Eureka server gives — 204 register, 200 heartbeat and cancel, XML for GETs without
 //! a JSON `Accept`, JSON for `Accept: application/json` — under both `/eureka/` and `/eureka/v2/`.
 //! The captured and reconstructed register bodies (py, js, Spring Cloud) must be accepted and read
-//! back intact. Without `../shared` the tests print one line and return.
+//! back intact, and the rest of the instance API (status overrides, metadata, dirty-timestamp
+//! heartbeats, single-instance reads, unknown ids) answers as in Java. Without `../shared` the
+//! tests print one line and return.
 
 mod eureka_common;
 
@@ -596,4 +598,150 @@ async fn full_registry_has_the_java_wire_shape() -> anyhow::Result<()> {
         );
     }
     bridge.stop().await
+}
+
+/// Records a failure unless `r` has `status`.
+fn expect(failures: &mut Vec<String>, what: String, r: &Response, status: u16) {
+    if r.status != status {
+        failures.push(format!("{what}: expected {status}, got {}", r.summary()));
+    }
+}
+
+/// The rest of the instance REST API a Java client (and py-eureka-client's `status_update` /
+/// `delete_status_override`) uses, with the Java server's answers: a heartbeat whose
+/// `lastDirtyTimestamp` is newer than the registry's gets 404 (forcing a re-register), an older one
+/// from a client gets 200; a status override wins over the client's `status=UP` heartbeats until it
+/// is removed; metadata PUTs merge; single-instance reads are root-wrapped in `instance`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_override_metadata_and_dirty_timestamps_follow_java() -> anyhow::Result<()> {
+    let Some(dir) = reference_dir() else {
+        return Ok(());
+    };
+    let mut bridge = Bridge::start_fresh().await?;
+    let addr = bridge.eureka;
+    let body = std::fs::read(dir.join("captured-py-eureka-client-0.13.3.register.json"))?;
+    let sent: Value = serde_json::from_slice(&body)?;
+    let dirty: u64 = match &sent["instance"]["lastDirtyTimestamp"] {
+        Value::String(s) => s.parse()?,
+        v => v.as_u64().context("lastDirtyTimestamp")?,
+    };
+    let app = "PY-LEGACY-SVC";
+    let id = "127.0.0.1:py-legacy-svc:9090";
+    let path = format!("/eureka/apps/{app}/{PY_ID}");
+    let mut failures = Vec::new();
+
+    let r = http::send(
+        addr,
+        "POST",
+        &format!("/eureka/apps/{app}"),
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .await?;
+    expect(&mut failures, "register".into(), &r, 204);
+    for (offset, status) in [(1000_i64, 404), (0, 200), (-1000, 200)] {
+        let ts = dirty.saturating_add_signed(offset);
+        let target = format!("{path}?status=UP&lastDirtyTimestamp={ts}");
+        let r = http::send(addr, "PUT", &target, &[], b"").await?;
+        expect(
+            &mut failures,
+            format!("heartbeat with lastDirtyTimestamp {offset:+} ms"),
+            &r,
+            status,
+        );
+    }
+
+    let target = format!("{path}/status?value=OUT_OF_SERVICE&lastDirtyTimestamp={dirty}");
+    let r = http::send(addr, "PUT", &target, &[], b"").await?;
+    expect(&mut failures, format!("PUT {target}"), &r, 200);
+    let r = http::send(
+        addr,
+        "PUT",
+        &format!("{path}?status=UP&lastDirtyTimestamp={dirty}"),
+        &[],
+        b"",
+    )
+    .await?;
+    expect(&mut failures, "heartbeat under an override".into(), &r, 200);
+    let instance = eureka::instance(addr, "/eureka/", app, id).await?;
+    let status = instance.as_ref().map(|i| i["status"].clone());
+    if status != Some(Value::from("OUT_OF_SERVICE")) {
+        failures.push(format!(
+            "status after OUT_OF_SERVICE override and a status=UP heartbeat: expected \
+             OUT_OF_SERVICE, got {status:?}"
+        ));
+    }
+    let overridden = instance.as_ref().and_then(|i| {
+        i.get("overriddenStatus")
+            .or_else(|| i.get("overriddenstatus"))
+    });
+    if overridden != Some(&Value::from("OUT_OF_SERVICE")) {
+        failures.push(format!(
+            "overriddenStatus after the override: expected OUT_OF_SERVICE, got {overridden:?}"
+        ));
+    }
+    let target = format!("{path}/status?value=UP&lastDirtyTimestamp={dirty}");
+    let r = http::send(addr, "DELETE", &target, &[], b"").await?;
+    expect(&mut failures, format!("DELETE {target}"), &r, 200);
+    let status = eureka::instance(addr, "/eureka/", app, id)
+        .await?
+        .map(|i| i["status"].clone());
+    if status != Some(Value::from("UP")) {
+        failures.push(format!(
+            "status after removing the override with value=UP: expected UP, got {status:?}"
+        ));
+    }
+
+    let r = http::send(
+        addr,
+        "PUT",
+        &format!("{path}/metadata?color=blue"),
+        &[],
+        b"",
+    )
+    .await?;
+    expect(&mut failures, "PUT metadata".into(), &r, 200);
+    let metadata = eureka::instance(addr, "/eureka/", app, id)
+        .await?
+        .map(|i| i["metadata"].clone())
+        .unwrap_or_default();
+    if metadata["color"] != "blue" || metadata["zone"] != "default" {
+        failures.push(format!(
+            "metadata after PUT ?color=blue: expected color=blue merged with zone=default, got {metadata}"
+        ));
+    }
+
+    for target in [path.clone(), format!("/eureka/instances/{PY_ID}")] {
+        let r = http::get_json(addr, &target).await?;
+        expect(&mut failures, format!("GET {target}"), &r, 200);
+        if r.status == 200 {
+            let v = r.json()?;
+            if v["instance"]["instanceId"] != id {
+                failures.push(format!(
+                    "GET {target}: expected root `instance` with id {id}: {v}"
+                ));
+            }
+        }
+    }
+
+    let unknown = "/eureka/apps/PY-LEGACY-SVC/nobody";
+    for (method, target) in [
+        ("PUT", format!("{unknown}/status?value=OUT_OF_SERVICE")),
+        ("DELETE", format!("{unknown}/status")),
+        ("PUT", format!("{unknown}/metadata?a=b")),
+        ("GET", unknown.to_owned()),
+    ] {
+        let r = http::send(
+            addr,
+            method,
+            &target,
+            &[("Accept", "application/json")],
+            b"",
+        )
+        .await?;
+        expect(&mut failures, format!("{method} {target}"), &r, 404);
+    }
+    bridge.stop().await?;
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
 }
