@@ -197,7 +197,15 @@ fn notes(cx: &Cx<'_>) -> String {
     out.push_str(&format!(
         "\nWatch them start:\n  kubectl -n {{{{ include \"{n}.namespace\" . }}}} get pods -l app.kubernetes.io/instance={{{{ .Release.Name }}}}\n\n"
     ));
-    out.push_str("Published Swarm ports are reachable inside the cluster only: decide how they are exposed\n(Istio Gateway, LoadBalancer or NodePort). The ledger printed by `migrate` lists every\nsetting that needs a decision (needs-input).\n");
+    if cx
+        .stack
+        .services
+        .values()
+        .any(|s| s.ports.iter().any(|p| p.published.is_some()))
+    {
+        out.push_str("Published Swarm ports are reachable inside the cluster only: decide how they are exposed\n(Istio Gateway, LoadBalancer or NodePort).\n");
+    }
+    out.push_str("The ledger printed by `migrate` lists every setting that needs a decision (needs-input).\n");
     out
 }
 

@@ -308,3 +308,64 @@ impl<'a> Cx<'a> {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::node::Mark;
+
+    fn key(path: &str) -> SourceKey {
+        SourceKey::new(
+            Mark {
+                file: "s.yml".into(),
+                line: 1,
+                col: 1,
+            },
+            path,
+        )
+    }
+
+    #[test]
+    fn findings_replace_matching_entries_and_add_the_others() {
+        let mut ledger = Ledger {
+            entries: vec![crate::report::Entry {
+                source: key("services.a.user"),
+                service: Some("a".into()),
+                rule: "services.*.user".into(),
+                status: Status::Converted,
+                target: "t".into(),
+                reason: "r".into(),
+            }],
+        };
+        let finding = |path: &str| Finding {
+            source: key(path),
+            service: Some("a".into()),
+            status: Status::NeedsInput,
+            target: "runAsUser".into(),
+            reason: "give the uid".into(),
+        };
+        refine(
+            &mut ledger,
+            &[finding("services.a.user"), finding("services.a.ports")],
+        );
+        assert_eq!(ledger.entries.len(), 2);
+        assert_eq!(ledger.entries[0].status, Status::NeedsInput);
+        assert_eq!(ledger.entries[0].rule, "services.*.user", "the rule stays");
+        assert_eq!(ledger.entries[1].rule, "chart");
+    }
+
+    #[test]
+    fn chart_names_are_dns_labels() {
+        let stack = Stack::default();
+        assert_eq!(chart_name(Some("My_Shop"), &stack, None), "my-shop");
+        assert_eq!(
+            chart_name(
+                None,
+                &stack,
+                Some(std::path::Path::new("/x/Voting_App/stack.yml"))
+            ),
+            "voting-app"
+        );
+        assert_eq!(chart_name(None, &stack, None), "stack");
+    }
+}

@@ -783,7 +783,7 @@ fn mounts(b: &mut Builder<'_, '_>) {
         b.volumes.push(Yaml::Map(v));
     }
     for t in &svc.tmpfs {
-        let (path, _opts) = t.value.split_once(':').unwrap_or((&t.value, ""));
+        let (path, opts) = t.value.split_once(':').unwrap_or((&t.value, ""));
         if !b.take_path(path, &t.source) {
             continue;
         }
@@ -792,9 +792,18 @@ fn mounts(b: &mut Builder<'_, '_>) {
             ("name", Yaml::str(&vname)),
             ("mountPath", Yaml::str(path)),
         ]));
+        // `tmpfs: /run:size=64m,mode=1777`: the size becomes the emptyDir's limit.
+        let mut dir = vec![("medium".to_string(), Yaml::str("Memory"))];
+        if let Some(size) = opts
+            .split(',')
+            .find_map(|o| o.strip_prefix("size="))
+            .and_then(|v| crate::model::unit::parse_bytes(v).ok())
+        {
+            dir.push(("sizeLimit".into(), Yaml::str(name::memory(size))));
+        }
         b.volumes.push(Yaml::map([
             ("name", Yaml::str(vname)),
-            ("emptyDir", Yaml::map([("medium", Yaml::str("Memory"))])),
+            ("emptyDir", Yaml::Map(dir)),
         ]));
     }
 }

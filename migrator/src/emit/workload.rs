@@ -400,9 +400,14 @@ fn service_object(
             "no ports or expose: the name resolves to the pod addresses for any port, as on the Swarm network; list the ports for a load-balanced ClusterIP",
         );
     }
+    let published = if ports.iter().any(|p| p.published) {
+        ". Its published Swarm ports are only declared here:\nreaching them from outside the cluster needs a decision (Istio Gateway, LoadBalancer, NodePort)"
+    } else {
+        ""
+    };
     let values = Yaml::Doc(
         format!(
-            "The Kubernetes Service `{name}`{}. Published Swarm ports are only declared here:\nreaching them from outside the cluster needs a decision (Istio Gateway, LoadBalancer, NodePort).",
+            "The Kubernetes Service `{name}`{}{published}.",
             if headless {
                 " (headless: clusterIP None)"
             } else {
