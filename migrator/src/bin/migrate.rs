@@ -269,41 +269,11 @@ struct JsonOut<'a> {
 
 /// The interpolation environment: the `--env-file`s in order, then the process environment on top
 /// (as Compose does: a variable set in the shell wins over a file).
-fn environment(env_files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut env = BTreeMap::new();
-    for path in env_files {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot read the --env-file: {e}. Check the path.",
-                path.display()
-            )
-        })?;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let Some((key, value)) = line.split_once('=') else {
-                anyhow::bail!(
-                    "{}:{}: expected KEY=VALUE in the --env-file",
-                    path.display(),
-                    n + 1
-                );
-            };
-            let value = value.trim();
-            let unquoted = ['"', '\'']
-                .iter()
-                .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
-                .unwrap_or(value);
-            env.insert(key.trim().to_string(), unquoted.to_string());
-        }
-    }
-    env.extend(
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-    );
-    Ok(env)
+fn environment(env_files: &[PathBuf]) -> Result<BTreeMap<String, String>, migrator::Error> {
+    let process = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    load::environment(env_files, process)
 }
 
 #[cfg(test)]
@@ -346,8 +316,8 @@ mod tests {
         assert_eq!(env.get("NAME").map(String::as_str), Some("shop"));
         assert_eq!(env.get("PATH"), std::env::var("PATH").ok().as_ref());
         let bad = dir.path().join("bad.env");
-        std::fs::write(&bad, "JUSTAKEY\n").expect("write");
-        let err = environment(&[bad]).expect_err("no =");
-        assert!(err.to_string().contains(":1: expected KEY=VALUE"), "{err}");
+        std::fs::write(&bad, "# comment\nNOT A KEY\n").expect("write");
+        let err = environment(&[bad]).expect_err("a key with spaces");
+        assert!(err.to_string().contains("bad.env:2:"), "{err}");
     }
 }

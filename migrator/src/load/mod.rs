@@ -299,21 +299,39 @@ fn compose_env(
     explicit: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, Error> {
     let path = base_dir.join(".env");
-    let mut env = explicit.clone();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(env),
-        Err(source) => return Err(Error::Read { path, source }),
-    };
-    let vars = dotenv::parse_dotenv(&text, explicit).map_err(|(line, message)| Error::EnvFile {
-        path: path.clone(),
-        line,
-        message,
-    })?;
-    for (k, v) in vars {
-        env.entry(k).or_insert(v);
+    if !path.exists() {
+        return Ok(explicit.clone());
     }
-    Ok(env)
+    environment(&[path], explicit.clone())
+}
+
+/// The interpolation environment from `--env-file`s (compose `.env` format, read in order, later
+/// files win) under `process`: a variable set in `process` wins over every file, as in Compose.
+/// The caller passes the process environment; the library never reads it itself.
+pub fn environment(
+    env_files: &[PathBuf],
+    process: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut from_files = BTreeMap::new();
+    for path in env_files {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        // Values may refer to the process environment and to earlier lines and files.
+        let mut scope = from_files.clone();
+        scope.extend(process.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let vars = dotenv::parse_dotenv(&text, &scope).map_err(|(line, message)| {
+            Error::EnvFile {
+                path: path.clone(),
+                line,
+                message,
+            }
+        })?;
+        from_files.extend(vars);
+    }
+    from_files.extend(process);
+    Ok(from_files)
 }
 
 #[cfg(test)]
