@@ -555,6 +555,18 @@ fn probes(b: &mut Builder<'_, '_>) -> Yaml {
             Some(_) => t.value.clone(),
         },
     };
+    if command.iter().all(|c| c.trim().is_empty()) {
+        if let Some(t) = &h.test {
+            let src = t.source.clone();
+            b.find(
+                &src,
+                Status::NeedsInput,
+                "readinessProbe + livenessProbe",
+                "the test has no command: write the command the probes should run",
+            );
+        }
+        return empty();
+    }
     let secs = |d: &Option<crate::model::Sourced<std::time::Duration>>, default: u64| {
         d.as_ref()
             .map(|d| name::seconds(d.value))

@@ -245,6 +245,14 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         for (k, l) in &d.labels {
             if name::qualified_name_ok(k) {
                 annotations.push((k.clone(), Yaml::str(&l.value)));
+            } else {
+                cx.find(
+                    &l.source,
+                    Some(&svc.name),
+                    Status::NeedsInput,
+                    "workload metadata.annotations",
+                    "not a valid Kubernetes annotation key, so it was left out: rename it",
+                );
             }
         }
     }
