@@ -174,3 +174,15 @@ printf '%-44s %10s %10s %12s %8s\n' "GET /eureka/apps/ JSON+gzip, 10k, c1" "$q10
 printf '%-44s %10s %10s %12s %8s\n' "heartbeats, 10k instances / 30 s (PUT)" "$hb_rps" "$hb_p99" "-" "-"
 echo "heartbeat window: bridge CPU ${cpu_pct}% of one core (idle before: ${idle_pct}%), non-2xx: ${hb_non2xx}, renewals counted: ${renewals:-n/a}; target < 5%: $(pass "$cpu_pct" 5)"
 echo "targets: p99 <= 5 ms for the 10k-instance fetch from cache; heartbeats of 10k instances < 5% of one core"
+
+# Stop the bridge by PID with SIGTERM; it must finish in-flight requests and exit 0.
+kill -TERM "$bridge_pid"
+for _ in $(seq 1 200); do kill -0 "$bridge_pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$bridge_pid" 2>/dev/null; then
+  echo "bridge still running 10 s after SIGTERM (the exit trap kills it)"
+else
+  code=0; wait "$bridge_pid" || code=$?
+  echo "bridge exit status after SIGTERM: $code"
+  bridge_pid=""
+fi
+
