@@ -10,6 +10,51 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// What a Eureka API request did, the label of the latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Any GET (full, delta, app, instance, VIP).
+    Fetch,
+    /// POST register.
+    Register,
+    /// PUT heartbeat.
+    Heartbeat,
+    /// DELETE cancel.
+    Cancel,
+    /// PUT/DELETE status override, PUT metadata.
+    Admin,
+    /// Anything else (unknown routes, other methods).
+    Other,
+}
+
+impl Op {
+    /// Every operation, in rendering order.
+    pub const ALL: [Op; 6] = [
+        Op::Fetch,
+        Op::Register,
+        Op::Heartbeat,
+        Op::Cancel,
+        Op::Admin,
+        Op::Other,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Fetch => "fetch",
+            Op::Register => "register",
+            Op::Heartbeat => "heartbeat",
+            Op::Cancel => "cancel",
+            Op::Admin => "admin",
+            Op::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A cumulative histogram of request durations.
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -59,8 +104,8 @@ pub struct Metrics {
     pub auth_rejections: AtomicU64,
     /// Eureka API requests being handled right now.
     pub in_flight: AtomicU64,
-    /// Eureka API request latency.
-    pub request_latency: Histogram,
+    /// Eureka API request latency, one histogram per [`Op`] (indexed by `Op as usize`).
+    pub request_latency: [Histogram; 6],
 }
 
 /// Point-in-time values the registry reports when metrics are scraped.
@@ -100,6 +145,11 @@ fn gauge(out: &mut String, name: &str, help: &str, labels: &[(&str, u64)]) {
 }
 
 impl Metrics {
+    /// Records the latency of one request.
+    pub fn observe_request(&self, op: Op, d: Duration) {
+        self.request_latency[op.index()].observe(d);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self, g: Gauges) -> String {
         let mut out = String::new();
@@ -178,22 +228,28 @@ impl Metrics {
             "1 while self-preservation blocks eviction.",
             &[("", u64::from(g.self_preservation_active))],
         );
-        let h = &self.request_latency;
         let name = "bridge_eureka_request_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Eureka API request latency.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Eureka API request latency by operation."
+        );
         let _ = writeln!(out, "# TYPE {name} histogram");
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
+        for op in Op::ALL {
+            let h = &self.request_latency[op.index()];
+            let op = op.as_str();
+            for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{op=\"{op}\",le=\"{bound}\"}} {}",
+                    bucket.load(Ordering::Relaxed)
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{op=\"{op}\",le=\"+Inf\"}} {count}");
+            let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "{name}_sum{{op=\"{op}\"}} {sum}");
+            let _ = writeln!(out, "{name}_count{{op=\"{op}\"}} {count}");
         }
-        let count = h.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {count}");
         out
     }
 }
@@ -205,14 +261,18 @@ mod tests {
     #[test]
     fn histogram_is_cumulative() {
         let m = Metrics::default();
-        m.request_latency.observe(Duration::from_micros(700));
-        m.request_latency.observe(Duration::from_secs(2));
+        m.observe_request(Op::Fetch, Duration::from_micros(700));
+        m.observe_request(Op::Fetch, Duration::from_secs(2));
+        m.observe_request(Op::Heartbeat, Duration::from_micros(100));
         inc(&m.registrations);
         let text = m.render(Gauges::default());
         assert!(text.contains("bridge_eureka_registrations_total 1\n"));
-        assert!(text.contains("bridge_eureka_request_duration_seconds_bucket{le=\"0.001\"} 1\n"));
-        assert!(text.contains("bridge_eureka_request_duration_seconds_bucket{le=\"5\"} 2\n"));
-        assert!(text.contains("bridge_eureka_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
-        assert!(text.contains("bridge_eureka_request_duration_seconds_count 2\n"));
+        let has = |line: &str| assert!(text.contains(&format!("{line}\n")), "{line}\n{text}");
+        has("bridge_eureka_request_duration_seconds_bucket{op=\"fetch\",le=\"0.001\"} 1");
+        has("bridge_eureka_request_duration_seconds_bucket{op=\"fetch\",le=\"5\"} 2");
+        has("bridge_eureka_request_duration_seconds_bucket{op=\"fetch\",le=\"+Inf\"} 2");
+        has("bridge_eureka_request_duration_seconds_count{op=\"fetch\"} 2");
+        has("bridge_eureka_request_duration_seconds_count{op=\"heartbeat\"} 1");
+        has("bridge_eureka_request_duration_seconds_count{op=\"cancel\"} 0");
     }
 }

@@ -7,7 +7,7 @@ use super::instance::{Instance, Status};
 use super::registry::{Registry, RenewRequest, Renewal};
 use super::{wire, xml};
 use crate::Error;
-use crate::metrics::inc;
+use crate::metrics::{Op, inc};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -416,6 +416,21 @@ async fn check_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> 
     next.run(req).await
 }
 
+/// The latency label of a request, from its method and matched route.
+fn op_of(method: &http::Method, route: &str) -> Op {
+    use http::Method;
+    let admin = route.ends_with("/status") || route.ends_with("/metadata");
+    match *method {
+        Method::GET | Method::HEAD => Op::Fetch,
+        Method::POST if route != "unmatched" => Op::Register,
+        Method::PUT if admin => Op::Admin,
+        Method::PUT if route.ends_with("/{id}") => Op::Heartbeat,
+        Method::DELETE if admin => Op::Admin,
+        Method::DELETE if route.ends_with("/{id}") => Op::Cancel,
+        _ => Op::Other,
+    }
+}
+
 /// Counts a request as in flight until dropped, also when the request future is cancelled.
 struct InFlight(Arc<Registry>);
 
@@ -445,12 +460,10 @@ async fn observe(State(registry): State<Arc<Registry>>, req: Request, next: Next
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
+    let op = op_of(req.method(), &route);
     let span = tracing::info_span!("request", method = %req.method(), route = %route);
     let resp = next.run(req).instrument(span.clone()).await;
-    registry
-        .metrics()
-        .request_latency
-        .observe(started.elapsed());
+    registry.metrics().observe_request(op, started.elapsed());
     if resp.status() == StatusCode::UNAUTHORIZED {
         inc(&registry.metrics().auth_rejections);
     }
@@ -1040,6 +1053,25 @@ mod tests {
             .0,
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[test]
+    fn latency_is_labelled_by_operation() {
+        use http::Method;
+        let id = "/eureka/v2/apps/{app}/{id}";
+        assert_eq!(op_of(&Method::GET, "/eureka/apps"), Op::Fetch);
+        assert_eq!(op_of(&Method::POST, "/eureka/apps/{app}"), Op::Register);
+        assert_eq!(op_of(&Method::PUT, id), Op::Heartbeat);
+        assert_eq!(op_of(&Method::DELETE, id), Op::Cancel);
+        assert_eq!(
+            op_of(&Method::PUT, "/eureka/apps/{app}/{id}/status"),
+            Op::Admin
+        );
+        assert_eq!(
+            op_of(&Method::PUT, "/eureka/apps/{app}/{id}/metadata"),
+            Op::Admin
+        );
+        assert_eq!(op_of(&Method::POST, "unmatched"), Op::Other);
     }
 
     /// A mesh service seen through the API is exactly the synthetic response both real clients
