@@ -96,6 +96,9 @@ pub fn chart_name(
 pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
     let _span = tracing::info_span!("emit", chart = %opts.name).entered();
     let mut cx = Cx::new(stack, opts);
+    for s in stack.services.keys() {
+        cx.key_of(s);
+    }
     store::stack_objects(&mut cx)?;
     for (svc_name, svc) in &stack.services {
         let _span = tracing::debug_span!("service", name = %svc_name).entered();
@@ -159,6 +162,10 @@ pub(crate) struct Cx<'a> {
     pub summary: Vec<Summary>,
     /// How pods refer to configs, secrets and volumes, by (kind, Swarm key).
     pub refs: BTreeMap<(&'static str, String), store::Ref>,
+    /// Values key of each service, allocated up front in name order.
+    service_keys: BTreeMap<String, String>,
+    /// `persistence` values per service (volumes it owns).
+    pub persistence: BTreeMap<String, Vec<(String, Yaml)>>,
 }
 
 /// One service's line in NOTES.txt and the chart README.
@@ -185,6 +192,8 @@ impl<'a> Cx<'a> {
             networks: BTreeMap::new(),
             summary: Vec::new(),
             refs: BTreeMap::new(),
+            service_keys: BTreeMap::new(),
+            persistence: BTreeMap::new(),
         }
     }
 
@@ -209,8 +218,19 @@ impl<'a> Cx<'a> {
         n
     }
 
+    /// The values key of a service (allocated on first use; services are allocated in name
+    /// order before anything else, so keys do not depend on which object asks first).
+    pub fn key_of(&mut self, service: &str) -> String {
+        if let Some(k) = self.service_keys.get(service) {
+            return k.clone();
+        }
+        let k = self.service_key(service);
+        self.service_keys.insert(service.to_string(), k.clone());
+        k
+    }
+
     /// A unique values key for a service.
-    pub fn service_key(&mut self, service: &str) -> String {
+    fn service_key(&mut self, service: &str) -> String {
         let base = name::values_key(service);
         let mut k = base.clone();
         let mut i = 2;

@@ -320,24 +320,43 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Named volumes: the values of each live in the block of the first service (in name order) that
+/// mounts it, `services.<service>.persistence.<volume>`; the others share the same claim.
 fn volumes(cx: &mut Cx<'_>) {
     let stack = cx.stack;
-    let mut values = Vec::new();
     for (key, vol) in &stack.volumes {
-        if !used(cx, "volume", key) {
+        let users: Vec<&str> = stack
+            .services
+            .values()
+            .filter(|s| {
+                s.volumes.iter().any(|m| {
+                    m.kind == crate::model::service::MountKind::Volume
+                        && m.source.as_deref() == Some(key.as_str())
+                })
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        let Some(owner) = users.first().copied() else {
             unused(cx, vol.source.as_ref(), "volume");
             continue;
-        }
+        };
+        let shared = if users.len() > 1 {
+            format!(" Shared with {}.", users[1..].join(", "))
+        } else {
+            String::new()
+        };
         let vk = name::values_key(key);
+        let sk = cx.key_of(owner);
+        let base = format!(".Values.services.{sk}.persistence.{vk}");
         if vol.is_external() {
             let n = vol
                 .name
                 .as_ref()
                 .map_or_else(|| key.clone(), |n| n.value.clone());
-            values.push((
+            cx.persistence.entry(owner.to_string()).or_default().push((
                 vk.clone(),
                 Yaml::Doc(
-                    format!("External volume `{key}`: the existing PersistentVolumeClaim."),
+                    format!("External volume `{key}`: the existing PersistentVolumeClaim.{shared}"),
                     Box::new(Yaml::map([(
                         "existingClaim",
                         Yaml::str(name::dns_label(&n, 253)),
@@ -347,7 +366,7 @@ fn volumes(cx: &mut Cx<'_>) {
             cx.refs.insert(
                 ("volume", key.clone()),
                 Ref {
-                    name: tpl(&format!(".Values.persistence.{vk}.existingClaim")),
+                    name: tpl(&format!("{base}.existingClaim")),
                     key: Yaml::Null,
                 },
             );
@@ -357,10 +376,10 @@ fn volumes(cx: &mut Cx<'_>) {
             "pvc",
             vol.name.as_ref().map_or(key.as_str(), |n| n.value.as_str()),
         );
-        values.push((
+        cx.persistence.entry(owner.to_string()).or_default().push((
             vk.clone(),
             Yaml::Doc(
-                format!("Volume `{key}`: size, StorageClass (\"\" = the cluster default) and access mode."),
+                format!("Volume `{key}` → PersistentVolumeClaim `{pvc}`: size (Swarm volumes have none; 1Gi is a\nguess to review), StorageClass (\"\" = the cluster default) and access mode.{shared}"),
                 Box::new(Yaml::map([
                     ("size", Yaml::str("1Gi")),
                     ("storageClass", Yaml::str("")),
@@ -368,7 +387,7 @@ fn volumes(cx: &mut Cx<'_>) {
                 ])),
             ),
         ));
-        let v = format!(".Values.persistence.{vk}");
+        let v = base.clone();
         let doc = Yaml::map([
             ("apiVersion", Yaml::str("v1")),
             ("kind", Yaml::str("PersistentVolumeClaim")),
@@ -414,21 +433,10 @@ fn volumes(cx: &mut Cx<'_>) {
                 &d.source,
                 None,
                 Status::NeedsInput,
-                format!(
-                    "PersistentVolumeClaim storageClassName (values persistence.{vk}.storageClass)"
-                ),
+                format!("PersistentVolumeClaim storageClassName (values services.{sk}.persistence.{vk}.storageClass)"),
                 "a volume driver corresponds to a StorageClass: set it in values",
             );
         }
-    }
-    if !values.is_empty() {
-        cx.values.push((
-            "persistence".into(),
-            Yaml::Doc(
-                "Named volumes → PersistentVolumeClaims (Swarm's local volumes have no size; 1Gi is a guess to review).".into(),
-                Box::new(Yaml::Map(values)),
-            ),
-        ));
     }
 }
 

@@ -83,7 +83,7 @@ pub(crate) fn networks(svc: &Service) -> Vec<String> {
 /// Generates the workload, Service and values of one service.
 pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     let name = cx.name("workload", &svc.name);
-    let key = cx.service_key(&svc.name);
+    let key = cx.key_of(&svc.name);
     if name != svc.name
         && let Some(src) = &svc.source
     {
@@ -185,6 +185,15 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         ));
     }
     values.extend(pod.values);
+    if let Some(p) = cx.persistence.remove(&svc.name) {
+        values.push((
+            "persistence".into(),
+            Yaml::Doc(
+                "Named volumes this service mounts → PersistentVolumeClaims.".into(),
+                Box::new(Yaml::Map(p)),
+            ),
+        ));
+    }
 
     // ── workload ──
     let mut spec: Vec<(String, Yaml)> = Vec::new();
