@@ -2,7 +2,8 @@
 //! py-eureka-client 0.13.3 and eureka-js-client 4.5.0 (`../shared/reference/eureka/captured-*.
 //! requests.jsonl`: method, path, query, headers and body as the client sent them) must get the
 //! answer a Java Eureka server gives — 204 register, 200 heartbeat and cancel, XML for GETs without
-//! a JSON `Accept`, JSON for `Accept: application/json` — under both `/eureka/` and `/eureka/v2/`.
+//! a JSON `Accept`, JSON for `Accept: application/json`, gzip when asked — under both `/eureka/`
+//! and `/eureka/v2/`.
 //! The captured and reconstructed register bodies (py, js, Spring Cloud) must be accepted and read
 //! back intact, and the rest of the instance API (status overrides, metadata, dirty-timestamp
 //! heartbeats, single-instance reads, unknown ids) answers as in Java. Without `../shared` the
@@ -213,6 +214,17 @@ fn check_like_java(c: &Captured, target: &str, r: &Response) -> anyhow::Result<(
         r.summary()
     );
     if c.method == "GET" {
+        // Java's ApplicationsResource serves the cached gzip payload when asked; both clients
+        // ask (`accept-encoding: gzip, deflate`) and decode it.
+        if c.header("accept-encoding")
+            .is_some_and(|e| e.contains("gzip"))
+        {
+            ensure!(
+                r.header("content-encoding") == Some("gzip"),
+                "{what}: Accept-Encoding gzip must get a gzip body, got content-encoding {:?}",
+                r.header("content-encoding")
+            );
+        }
         let wants_json = c.header("accept").is_some_and(|a| a.contains("json"));
         let content_type = r.header("content-type").unwrap_or_default();
         if wants_json {
