@@ -14,7 +14,7 @@
 //
 // Usage: node eureka_js_client.js '<json options>'
 //   {"host":"127.0.0.1","port":N,"servicePath":"/eureka/apps/"|null,"app":"js-legacy-svc",
-//    "instancePort":8090,"instanceId":null|"...","intervalMs":1000}
+//    "instancePort":8090,"instanceId":null|"...","intervalMs":1000,"useDelta":false}
 
 'use strict';
 
@@ -79,6 +79,7 @@ const client = new Eureka({
   instance,
   eureka,
   logger,
+  shouldUseDelta: Boolean(opts.useDelta),
   requestMiddleware(requestOpts, done) {
     emit({
       event: 'request',

@@ -1,7 +1,8 @@
 //! eureka-js-client 4.5.0, unmodified, against the bridge's Eureka API (issue 7 acceptance), once
-//! with `servicePath: '/eureka/apps/'` (Spring Cloud layout) and once with the client's default
-//! `/eureka/v2/apps/`: it registers (needs exactly 204), fetches the registry as JSON and finds the
-//! static mesh service by app and vipAddress and a second legacy app, heartbeats (needs 200),
+//! with `servicePath: '/eureka/apps/'` (Spring Cloud layout), once with the client's default
+//! `/eureka/v2/apps/`, and once reading `apps/delta` (`shouldUseDelta`): it registers (needs
+//! exactly 204), fetches the registry as JSON and finds the static mesh service by app and
+//! vipAddress and a second legacy app, heartbeats (needs 200),
 //! re-registers when a heartbeat gets 404 (instance deleted through the REST API, and after a
 //! bridge restart on the same port), and deregisters on stop (needs 200). The client runs from
 //! `tests/node/eureka_js_client.js`, which prints what it observed as JSON lines.
@@ -29,17 +30,25 @@ const REPLY: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eureka_js_client_lifecycle_with_spring_service_path() -> anyhow::Result<()> {
-    lifecycle(Some("/eureka/apps/"), "/eureka/").await
+    lifecycle(Some("/eureka/apps/"), "/eureka/", false).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eureka_js_client_lifecycle_with_default_v2_service_path() -> anyhow::Result<()> {
-    lifecycle(None, "/eureka/v2/").await
+    lifecycle(None, "/eureka/v2/", false).await
+}
+
+/// `shouldUseDelta: true`: after the first full fetch the client only reads `apps/delta` and
+/// applies each instance's `actionType`, so the second app must arrive as an ADDED change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eureka_js_client_lifecycle_with_deltas() -> anyhow::Result<()> {
+    lifecycle(Some("/eureka/apps/"), "/eureka/", true).await
 }
 
 fn spawn_client(
     node: &Path,
     bridge: &Bridge,
+    use_delta: bool,
     service_path: Option<&str>,
     app: &str,
     instance_port: u16,
@@ -54,6 +63,7 @@ fn spawn_client(
         "instancePort": instance_port,
         "instanceId": instance_id,
         "intervalMs": 1000,
+        "useDelta": use_delta,
     });
     let mut cmd = tokio::process::Command::new(node);
     cmd.arg(script)
@@ -107,7 +117,11 @@ fn cache_has<'a>(cache: &'a Value, key: &str) -> Option<&'a Vec<Value>> {
         .filter(|l| !l.is_empty())
 }
 
-async fn lifecycle(service_path: Option<&str>, prefix: &str) -> anyhow::Result<()> {
+async fn lifecycle(
+    service_path: Option<&str>,
+    prefix: &str,
+    use_delta: bool,
+) -> anyhow::Result<()> {
     let Some(node) = eureka_common::node_with_eureka_client() else {
         return Ok(());
     };
@@ -115,7 +129,7 @@ async fn lifecycle(service_path: Option<&str>, prefix: &str) -> anyhow::Result<(
     // Restarts reuse this port, so the address stays valid for the whole test.
     let addr = bridge.eureka;
 
-    let mut svc = spawn_client(&node, &bridge, service_path, SVC, 8090, None)?;
+    let mut svc = spawn_client(&node, &bridge, use_delta, service_path, SVC, 8090, None)?;
     let started = svc
         .wait_json("started", REPLY, |v| {
             is_event(v, "started") || is_event(v, "start-failed")
@@ -131,6 +145,7 @@ async fn lifecycle(service_path: Option<&str>, prefix: &str) -> anyhow::Result<(
     let mut billing = spawn_client(
         &node,
         &bridge,
+        use_delta,
         service_path,
         BILLING,
         8091,
@@ -185,6 +200,26 @@ async fn lifecycle(service_path: Option<&str>, prefix: &str) -> anyhow::Result<(
         );
         tokio::time::sleep(STEP).await;
     };
+    if use_delta {
+        let history = svc.history();
+        let deltas = history
+            .iter()
+            .filter(|v| {
+                is_event(v, "request") && v["uri"] == format!("http://{addr}{prefix}apps/delta")
+            })
+            .count();
+        ensure!(
+            deltas > 0,
+            "no GET apps/delta although shouldUseDelta is on"
+        );
+        let errors: Vec<&Value> = history
+            .iter()
+            .filter(|v| {
+                is_event(v, "log") && v["msg"].as_str().is_some_and(|m| m.contains("Error"))
+            })
+            .collect();
+        ensure!(errors.is_empty(), "delta fetches failed: {errors:?}");
+    }
     let mesh = &cache_has(&cache["vips"], MESH_VIP).context("mesh vip")?[0];
     assert_eq!(mesh["app"], MESH_APP, "mesh instance by vip: {mesh}");
     assert_eq!(mesh["status"], "UP");
