@@ -4,6 +4,7 @@
 
 pub mod bundle;
 mod chart;
+mod mount;
 mod name;
 mod network;
 mod pod;
