@@ -394,7 +394,66 @@ fn test_stack_snapshot_and_tools() {
             dir.path(),
         );
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-        check_chart(&out, &format!("test stack ({flag})"));
+        let Some(rendered) = check_chart(&out, &format!("test stack ({flag})")) else {
+            continue;
+        };
+        // With the default values, the rendered objects carry the stack's settings.
+        let docs: Vec<yaml_rust2::Yaml> = yaml_rust2::YamlLoader::load_from_str(&rendered)
+            .expect("rendered YAML")
+            .into_iter()
+            .filter(|d| !d.is_null())
+            .collect();
+        let object = |kind: &str, name: &str| {
+            docs.iter()
+                .find(|d| {
+                    d["kind"].as_str() == Some(kind) && d["metadata"]["name"].as_str() == Some(name)
+                })
+                .unwrap_or_else(|| panic!("no {kind} {name} in the rendered chart"))
+        };
+        let web = object("Deployment", "web");
+        assert_eq!(web["spec"]["replicas"].as_i64(), Some(3));
+        assert_eq!(
+            web["spec"]["strategy"]["rollingUpdate"]["maxSurge"].as_i64(),
+            Some(2)
+        );
+        let c = &web["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["image"].as_str(), Some("nginx:1.27"));
+        assert_eq!(c["resources"]["limits"]["cpu"].as_str(), Some("500m"));
+        assert_eq!(c["resources"]["requests"]["memory"].as_str(), Some("128Mi"));
+        assert_eq!(
+            c["readinessProbe"]["exec"]["command"][0].as_str(),
+            Some("sh")
+        );
+        assert_eq!(c["securityContext"]["runAsUser"].as_i64(), Some(101));
+        let terms = &web["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"];
+        assert_eq!(terms.as_vec().map(Vec::len), Some(3), "three constraints");
+        assert_eq!(
+            object("Service", "web")["spec"]["type"].as_str(),
+            Some("ClusterIP")
+        );
+        assert_eq!(
+            object("Service", "dns")["spec"]["clusterIP"].as_str(),
+            Some("None")
+        );
+        let db = object("Deployment", "db");
+        let env = db["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_vec()
+            .expect("env");
+        assert!(
+            env.iter().any(|e| e["name"].as_str() == Some("ONLY_DIGITS")
+                && e["value"].as_str() == Some("0123")),
+            "a numeric-looking value stays the string it was: {env:?}"
+        );
+        assert_eq!(
+            object("Job", "once")["spec"]["backoffLimit"].as_i64(),
+            Some(0)
+        );
+        if flag == "external-secrets" {
+            object("ExternalSecret", "db-password");
+        } else {
+            object("Secret", "db-password");
+        }
     }
 }
 
@@ -765,7 +824,16 @@ fn chart_name_and_namespace() {
         "{}",
         text(&o.stdout)
     );
-    let (_, b) = test_chart(SecretMode::Inline);
+    let file_path = stack_file();
+    let (_, stack) = load_stack(std::slice::from_ref(&file_path)).expect("loads");
+    let mut opts = options(&stack, &file_path, SecretMode::Inline);
+    opts.namespace = Some("shop".into());
+    let b = emit::chart(&stack, &opts).expect("emit").bundle;
+    assert_eq!(
+        yaml(&file(&b, "values.yaml"))["namespaceOverride"].as_str(),
+        Some("shop")
+    );
+    assert!(file(&b, "README.md").contains("--namespace shop"));
     assert!(
         file(&b, "Chart.yaml").contains("name: stack"),
         "the stack folder's name"
