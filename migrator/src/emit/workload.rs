@@ -143,6 +143,49 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         }
     }
     if kind == Kind::Job
+        && let Some(d) = &svc.deploy
+    {
+        // The table classifies these keys for the usual Deployment; here the service is a Job.
+        if let Some(m) = &d.mode {
+            cx.find(
+                &m.source,
+                Some(&svc.name),
+                Status::Converted,
+                "Job",
+                "a task that is not restarted after it ends runs to completion (restart_policy decides)",
+            );
+        }
+        if let Some(r) = &d.replicas {
+            cx.find(
+                &r.source,
+                Some(&svc.name),
+                Status::Converted,
+                "Job.spec.parallelism and completions",
+                "the same number of tasks run, each to completion",
+            );
+        }
+        if let Some(u) = &d.update_config {
+            let keys = [
+                u.source.clone(),
+                u.parallelism.as_ref().map(|v| v.source.clone()),
+                u.delay.as_ref().map(|v| v.source.clone()),
+                u.failure_action.as_ref().map(|v| v.source.clone()),
+                u.monitor.as_ref().map(|v| v.source.clone()),
+                u.max_failure_ratio.as_ref().map(|v| v.source.clone()),
+                u.order.as_ref().map(|v| v.source.clone()),
+            ];
+            for k in keys.iter().flatten() {
+                cx.find(
+                    k,
+                    Some(&svc.name),
+                    Status::Dropped,
+                    "-",
+                    "a Job is not rolled: an upgrade replaces it (a Job's pod template cannot change; delete the old Job first)",
+                );
+            }
+        }
+    }
+    if kind == Kind::Job
         && global
         && let Some(src) = &svc.source
     {
