@@ -142,6 +142,17 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
             );
         }
     }
+    if kind == Kind::DaemonSet
+        && let Some(r) = svc.deploy.as_ref().and_then(|d| d.replicas.as_ref())
+    {
+        cx.find(
+            &r.source,
+            Some(&svc.name),
+            Status::Dropped,
+            "-",
+            "a global service runs one pod per node; replicas has no meaning (docker stack deploy refuses it too)",
+        );
+    }
     if kind == Kind::Job
         && let Some(d) = &svc.deploy
     {
