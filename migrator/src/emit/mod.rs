@@ -39,7 +39,8 @@ pub struct Options {
     pub name: String,
     /// Namespace written as the default of `namespaceOverride` (empty: the release namespace).
     pub namespace: Option<String>,
-    /// Target Kubernetes version as `MAJOR.MINOR` (written into Chart.yaml's `kubeVersion`).
+    /// Target Kubernetes version as `MAJOR.MINOR` (a Chart.yaml annotation and the chart README;
+    /// `kubeVersion` stays `>=1.25.0-0`, the oldest version whose APIs the templates use).
     pub kube_version: (u32, u32),
     /// Where secret values go.
     pub secrets: SecretMode,
