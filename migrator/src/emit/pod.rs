@@ -659,6 +659,25 @@ fn security(b: &mut Builder<'_, '_>) -> (Yaml, Yaml) {
         c.push(("readOnlyRootFilesystem".into(), Yaml::Bool(true)));
     }
     let mut pod = Vec::new();
+    // Swarm sets the owner of each secret/config file; Kubernetes cannot, but fsGroup makes the
+    // files of every volume group-owned by one gid, which covers the usual "readable by the
+    // app's group" case. Only one numeric gid can be honoured.
+    let refs = || svc.secrets.iter().chain(&svc.configs);
+    let gids: std::collections::BTreeSet<&str> = refs().filter_map(|r| r.gid.as_deref()).collect();
+    if let [gid] = gids.iter().copied().collect::<Vec<_>>()[..]
+        && let Ok(g) = gid.parse::<u64>()
+    {
+        pod.push(("fsGroup".to_string(), Yaml::uint(g)));
+        for r in refs().filter(|r| r.gid.is_some()) {
+            let src = r.source_key.clone();
+            b.find(
+                &src,
+                Status::Approximated,
+                "volume item (subPath) + pod securityContext.fsGroup",
+                "the gid becomes the pod's fsGroup (group owner of every volume's files); a per-file uid cannot be set",
+            );
+        }
+    }
     if !svc.sysctls.is_empty() {
         pod.push((
             "sysctls".to_string(),
