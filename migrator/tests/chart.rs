@@ -302,6 +302,43 @@ fn file_text(b: &Bundle, p: &str) -> String {
     text(&b.files[Path::new(p)].bytes)
 }
 
+/// kompose's own full v3 example (deploy, healthcheck, aliases, external networks and volumes,
+/// tmpfs, many keys Swarm ignores) references a network it does not declare; without the
+/// reference check it converts, and the chart passes the tools.
+#[test]
+fn kompose_full_example_renders_without_reference_checks() {
+    let Some(dir) = shared_stacks() else {
+        println!("skipping: ../shared/fixtures/stacks is absent");
+        return;
+    };
+    let file = dir.join("kompose-unused-v3/docker-compose-full-example.yaml");
+    let loaded = load::load(&load::Options {
+        files: vec![file.clone()],
+        dialect: Dialect::Swarm,
+        env: BTreeMap::new(),
+    })
+    .expect("loads");
+    let stack = Stack::from_loaded_with(&loaded, migrator::model::Checks::NONE).expect("model");
+    let out = emit::chart(&stack, &options(&stack, &file, SecretMode::Inline)).expect("emit");
+    let work = tempfile::tempdir().expect("tmp");
+    let chart = work.path().join("chart");
+    out.bundle.write(&chart, false).expect("write");
+    check_chart(&chart, "kompose full example");
+    let mut ledger = Ledger::from_loaded(&loaded);
+    emit::refine(&mut ledger, &out.findings);
+    // The bind sources are not shipped: each is a decision, none a silent hostPath or PVC.
+    let binds: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.rule == "services.*.volumes[]" && e.target.contains("hostPath"))
+        .collect();
+    assert!(!binds.is_empty());
+    assert!(
+        binds.iter().all(|e| e.status == Status::NeedsInput),
+        "{binds:?}"
+    );
+}
+
 /// The 2020 voting app sets `restart_policy: on-failure` on every service: the ones that serve
 /// stay Deployments with their rolling update; the worker, which only consumes, becomes a Job
 /// whose backoffLimit is max_attempts.
