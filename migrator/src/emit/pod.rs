@@ -211,7 +211,7 @@ pub(crate) fn build(
     values.push((
         "env".into(),
         Yaml::Doc(
-            "Environment variables (`environment`; `env_file` variables are in the service's ConfigMap).\nA `$` is written so that Kubernetes does not expand `$(VAR)`.".into(),
+            "Environment variables (`environment`; `env_file` variables are in the service's ConfigMap).\nValues are taken as written: the template doubles `$` so Kubernetes does not expand `$(VAR)`.".into(),
             Box::new(Yaml::Map(env_values)),
         ),
     ));
