@@ -171,11 +171,17 @@ impl Bundle {
             move |source| Error::Write { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // Each folder once (a chart has thousands of files in a handful of folders).
+        let folders: std::collections::BTreeSet<PathBuf> = self
+            .files
+            .keys()
+            .filter_map(|rel| dir.join(rel).parent().map(Path::to_path_buf))
+            .collect();
+        for f in &folders {
+            std::fs::create_dir_all(f).map_err(io(f))?;
+        }
         for (rel, file) in &self.files {
             let path = dir.join(rel);
-            if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p).map_err(io(p))?;
-            }
             write_file(&path, &file.bytes, file.mode).map_err(io(&path))?;
         }
         Ok(())
