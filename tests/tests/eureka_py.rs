@@ -3,7 +3,8 @@
 //! the XML, discovers the static mesh service by app and vipAddress and a second legacy app,
 //! heartbeats, re-registers after a 404 heartbeat and after a bridge restart on the same port, and
 //! deregisters on stop (status DOWN, then DELETE). The client runs in the venv `tests/run` builds
-//! (`tests/python/eureka_py_client.py` prints what it observed as JSON lines).
+//! (`tests/python/eureka_py_client.py` prints what it observed as JSON lines), once with a Spring
+//! style `…/eureka/` server URL and once with the Netflix `…/eureka/v2/` one.
 
 mod eureka_common;
 
@@ -117,17 +118,27 @@ fn has_app<'a>(apps: &'a Value, app: &str) -> Option<&'a Vec<Value>> {
         .filter(|l| !l.is_empty())
 }
 
+/// `eureka_server` as Spring Cloud servers are addressed (`…/eureka/`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn py_eureka_client_registers_discovers_heartbeats_survives_restart_and_deregisters()
--> anyhow::Result<()> {
+async fn py_eureka_client_lifecycle_with_spring_base_url() -> anyhow::Result<()> {
+    lifecycle("/eureka/").await
+}
+
+/// `eureka_server` as the Netflix WAR is addressed (`…/eureka/v2/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_eureka_client_lifecycle_with_netflix_v2_base_url() -> anyhow::Result<()> {
+    lifecycle("/eureka/v2/").await
+}
+
+/// Register, discover, heartbeat, re-register after a 404 and after a restart, deregister.
+async fn lifecycle(prefix: &str) -> anyhow::Result<()> {
     let Some(python) = eureka_common::python_with_eureka_client() else {
         return Ok(());
     };
     let mut bridge = Bridge::start_fresh().await?;
     // Restarts reuse this port, so the address stays valid for the whole test.
     let addr = bridge.eureka;
-    let server = format!("http://{}/eureka/", bridge.eureka);
-    let prefix = "/eureka/";
+    let server = format!("http://{}{prefix}", bridge.eureka);
 
     let mut orders = spawn_client(&python, &server, ORDERS, 9090, true)?;
     let started = orders
@@ -240,11 +251,12 @@ async fn py_eureka_client_registers_discovers_heartbeats_survives_restart_and_de
     );
 
     // The bridge forgets the instance: the next heartbeat gets 404 and the client re-registers.
+    // (Deleted through `/eureka/` whatever the client's prefix: both serve one registry.)
     let mark = last_seq(&orders);
     let deleted = e2e::http::send(
         bridge.eureka,
         "DELETE",
-        &format!("{prefix}apps/{ORDERS_APP}/127.0.0.1%3Apy-legacy-orders%3A9090"),
+        &format!("/eureka/apps/{ORDERS_APP}/127.0.0.1%3Apy-legacy-orders%3A9090"),
         &[],
         b"",
     )
