@@ -209,6 +209,18 @@ async fn lifecycle(prefix: &str) -> anyhow::Result<()> {
         );
         tokio::time::sleep(STEP).await;
     };
+    let deltas: Vec<Value> = http_events(&orders)
+        .into_iter()
+        .filter(|v| v["method"] == "GET" && v["path"] == format!("{prefix}apps/delta"))
+        .collect();
+    ensure!(
+        !deltas.is_empty()
+            && deltas.iter().all(|d| d["status"] == 200
+                && d["content_type"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("xml"))),
+        "apps/delta must answer 200 XML: {deltas:?}"
+    );
     let mesh = &has_app(&view, MESH_APP).context("mesh app")?[0];
     assert_eq!(mesh["vipAddress"], MESH_VIP, "mesh instance: {mesh}");
     assert_eq!(mesh["status"], "UP", "mesh instance: {mesh}");
