@@ -6,8 +6,8 @@
 //! and `/eureka/v2/`.
 //! The captured and reconstructed register bodies (py, js, Spring Cloud) must be accepted and read
 //! back intact, and the rest of the instance API (status overrides, metadata, dirty-timestamp
-//! heartbeats, single-instance reads, unknown ids) answers as in Java. Without `../shared` the
-//! tests print one line and return.
+//! heartbeats, single-instance reads, unknown ids, register validation, XML bodies) answers as in
+//! Java. Without `../shared` the tests that read it print one line and return.
 
 mod eureka_common;
 
@@ -752,6 +752,102 @@ async fn status_override_metadata_and_dirty_timestamps_follow_java() -> anyhow::
         )
         .await?;
         expect(&mut failures, format!("{method} {target}"), &r, 404);
+    }
+    bridge.stop().await?;
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// Register validation answers like `ApplicationResource.addInstance`: 400 with the Java message
+/// for a missing id, IP, dataCenterInfo or its name and for an app that differs from the path;
+/// an XML body (`Content-Type: application/xml`, XStream shape) registers like a JSON one; and
+/// `Accept: */*` gets XML like no `Accept` at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_validation_and_xml_bodies_follow_java() -> anyhow::Result<()> {
+    let mut bridge = Bridge::start_fresh().await?;
+    let addr = bridge.eureka;
+    let dc = r#""dataCenterInfo":{"@class":"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo","name":"MyOwn"}"#;
+    let cases = [
+        (
+            "A",
+            format!(r#"{{"instance":{{"app":"A","ipAddr":"127.0.0.1",{dc}}}}}"#),
+            "Missing instanceId",
+        ),
+        (
+            "A",
+            format!(r#"{{"instance":{{"app":"A","hostName":"h",{dc}}}}}"#),
+            "Missing ip address",
+        ),
+        (
+            "A",
+            r#"{"instance":{"app":"A","hostName":"h","ipAddr":"127.0.0.1"}}"#.to_owned(),
+            "Missing dataCenterInfo",
+        ),
+        (
+            "A",
+            r#"{"instance":{"app":"A","hostName":"h","ipAddr":"127.0.0.1","dataCenterInfo":{"@class":"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"}}}"#.to_owned(),
+            "Missing dataCenterInfo Name",
+        ),
+        (
+            "OTHER",
+            format!(r#"{{"instance":{{"app":"A","hostName":"h","ipAddr":"127.0.0.1",{dc}}}}}"#),
+            "Mismatched appName",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (path_app, body, message) in &cases {
+        let r = http::send(
+            addr,
+            "POST",
+            &format!("/eureka/apps/{path_app}"),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await?;
+        if r.status != 400 || !r.text().contains(message) {
+            failures.push(format!(
+                "POST apps/{path_app} {body}: expected 400 \"{message}\", got {}",
+                r.summary()
+            ));
+        }
+    }
+
+    let xml = concat!(
+        "<instance><instanceId>127.0.0.1:xml-app:8080</instanceId><hostName>127.0.0.1</hostName>",
+        "<app>XML-APP</app><ipAddr>127.0.0.1</ipAddr><status>UP</status>",
+        "<overriddenstatus>UNKNOWN</overriddenstatus><port enabled=\"true\">8080</port>",
+        "<securePort enabled=\"false\">443</securePort><countryId>1</countryId>",
+        "<dataCenterInfo class=\"com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo\">",
+        "<name>MyOwn</name></dataCenterInfo><leaseInfo><renewalIntervalInSecs>30",
+        "</renewalIntervalInSecs><durationInSecs>90</durationInSecs></leaseInfo>",
+        "<metadata class=\"java.util.Collections$EmptyMap\"/><vipAddress>xml-app</vipAddress>",
+        "</instance>"
+    );
+    let r = http::send(
+        addr,
+        "POST",
+        "/eureka/apps/XML-APP",
+        &[("Content-Type", "application/xml")],
+        xml.as_bytes(),
+    )
+    .await?;
+    expect(&mut failures, "XML register".into(), &r, 204);
+    match eureka::instance(addr, "/eureka/", "XML-APP", "127.0.0.1:xml-app:8080").await? {
+        Some(i) => {
+            if i["vipAddress"] != "xml-app"
+                || eureka::port_number(i.get("port")) != Some(8080)
+                || i["port"]["@enabled"] != "true"
+                || i["securePort"]["@enabled"] != "false"
+            {
+                failures.push(format!("XML-registered instance read back wrong: {i}"));
+            }
+        }
+        None => failures.push("XML-registered instance not readable".to_owned()),
+    }
+
+    let r = http::send(addr, "GET", "/eureka/apps/", &[("Accept", "*/*")], b"").await?;
+    if !r.header("content-type").is_some_and(|t| t.contains("xml")) {
+        failures.push(format!("Accept */* must get XML, got {}", r.summary()));
     }
     bridge.stop().await?;
     ensure!(failures.is_empty(), "{}", failures.join("\n"));
