@@ -453,6 +453,15 @@ fn test_stack_snapshot_and_tools() {
             web["spec"]["strategy"]["rollingUpdate"]["maxSurge"].as_i64(),
             Some(2)
         );
+        let checksum =
+            web["spec"]["template"]["metadata"]["annotations"]["meshmove.io/content-checksum"]
+                .as_str()
+                .unwrap_or_default();
+        assert_eq!(
+            checksum.len(),
+            64,
+            "pods roll when a config or secret changes"
+        );
         let c = &web["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["image"].as_str(), Some("nginx:1.27"));
         assert_eq!(c["resources"]["limits"]["cpu"].as_str(), Some("500m"));

@@ -235,6 +235,9 @@ pub(crate) fn configs_and_secrets(b: &mut Builder<'_, '_>) {
             let Some(obj) = b.cx.refs.get(&(kind, r.source.clone())).cloned() else {
                 continue;
             };
+            if let Some(t) = &obj.template {
+                b.content.insert(t.clone());
+            }
             let target = match (kind, &r.target) {
                 ("secret", Some(t)) if t.starts_with('/') => t.clone(),
                 ("secret", Some(t)) => format!("/run/secrets/{t}"),

@@ -56,6 +56,8 @@ pub(crate) struct Builder<'c, 'a> {
     pub(crate) volume_names: std::collections::BTreeSet<String>,
     /// Mount paths taken: Kubernetes refuses two mounts at one path.
     pub(crate) paths: std::collections::BTreeSet<String>,
+    /// Chart templates whose content the pod uses (configs, secrets, its own ConfigMaps).
+    pub(crate) content: std::collections::BTreeSet<String>,
 }
 
 impl Builder<'_, '_> {
@@ -116,6 +118,7 @@ pub(crate) fn build(
         files: Vec::new(),
         volume_names: Default::default(),
         paths: Default::default(),
+        content: Default::default(),
     };
     let mut values: Vec<(String, Yaml)> = Vec::new();
 
@@ -289,7 +292,26 @@ pub(crate) fn build(
         pod_labels.push((l.clone(), Yaml::str("true")));
     }
     let mut meta = vec![("labels".to_string(), Yaml::Map(pod_labels))];
-    let annotations = annotations(&mut b);
+    let mut annotations = annotations(&mut b);
+    if !b.configmaps.is_empty() {
+        b.content.insert(format!("{name}-configmap.yaml"));
+    }
+    if !b.content.is_empty() {
+        // Swarm configs and secrets are immutable: changing one means a new object and a rolling
+        // update of the service. The checksum of their templates rolls the pods the same way.
+        let parts: Vec<String> = b
+            .content
+            .iter()
+            .map(|t| format!("(include (print $.Template.BasePath \"/{t}\") .)"))
+            .collect();
+        annotations.push(
+            "meshmove.io/content-checksum",
+            Yaml::Tpl(format!(
+                "{{{{ list {} | join \"\" | sha256sum | quote }}}}",
+                parts.join(" ")
+            )),
+        );
+    }
     if !annotations.is_empty() {
         meta.push(("annotations".into(), annotations));
     }

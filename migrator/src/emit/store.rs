@@ -16,6 +16,8 @@ use crate::report::Status;
 pub(crate) struct Ref {
     pub name: Yaml,
     pub key: Yaml,
+    /// The chart template that holds the object's content (for the pods' checksum annotation).
+    pub template: Option<String>,
 }
 
 fn used(cx: &Cx<'_>, kind: &str, name: &str) -> bool {
@@ -79,6 +81,7 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
                 Ref {
                     name: tpl(&format!(".Values.configs.{vk}.existingConfigMap")),
                     key: tpl(&format!(".Values.configs.{vk}.key")),
+                    template: None,
                 },
             );
             if let Some(src) = &obj.source {
@@ -128,6 +131,7 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
         cx.refs.insert(
             ("config", key.clone()),
             Ref {
+                template: Some(format!("configs/{cm}-configmap.yaml")),
                 name: Yaml::str(cm),
                 key: Yaml::str(data_key),
             },
@@ -216,6 +220,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
                 Ref {
                     name: Yaml::str(&secret),
                     key: Yaml::str(&data_key),
+                    template: None,
                 },
             );
             if let Some(src) = &obj.source {
@@ -246,6 +251,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
                 Ref {
                     name: tpl(&format!(".Values.secrets.{vk}.existingSecret")),
                     key: tpl(&format!(".Values.secrets.{vk}.key")),
+                    template: None,
                 },
             );
             if let Some(src) = &obj.source {
@@ -285,6 +291,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
         cx.refs.insert(
             ("secret", key.clone()),
             Ref {
+                template: Some(format!("secrets/{secret}-secret.yaml")),
                 name: Yaml::str(&secret),
                 key: Yaml::str(data_key),
             },
@@ -368,6 +375,7 @@ fn volumes(cx: &mut Cx<'_>) {
                 Ref {
                     name: tpl(&format!("{base}.existingClaim")),
                     key: Yaml::Null,
+                    template: None,
                 },
             );
             continue;
@@ -426,6 +434,7 @@ fn volumes(cx: &mut Cx<'_>) {
             Ref {
                 name: Yaml::str(&pvc),
                 key: Yaml::Null,
+                template: None,
             },
         );
         if let Some(d) = &vol.driver {
