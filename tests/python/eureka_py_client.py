@@ -13,6 +13,10 @@ and prints what it observed as JSON lines on stdout:
   {"event": "view", "apps": {APP: [instance...]}}       reply to {"cmd": "view"}: the client's cache
   {"event": "fetch", "apps": {...}}                     reply to {"cmd": "fetch"}: a fresh full GET
   {"event": "vip", "vip": ..., "apps": {...}}           reply to {"cmd": "vip", "vip": ...}
+  {"event": "status"}                                   reply to {"cmd": "status", "value": ...}
+                                                        (the library's `status_update`)
+  {"event": "delete_override"}                          reply to {"cmd": "delete_override"}
+                                                        (the library's `delete_status_override`)
   {"event": "stopped"}                                  reply to {"cmd": "stop"}, then exit 0
 
 Usage: eureka_py_client.py --server URL --app NAME --port N [--renew SECS] [--no-discover]
@@ -153,6 +157,12 @@ def main():
             elif name == "vip":
                 apps = loop.run_until_complete(eureka_basic.get_vip(args.server, cmd["vip"]))
                 emit({"event": "vip", "vip": cmd["vip"], "apps": describe(apps)})
+            elif name == "status":
+                loop.run_until_complete(client.status_update(cmd["value"]))
+                emit({"event": "status"})
+            elif name == "delete_override":
+                loop.run_until_complete(client.delete_status_override())
+                emit({"event": "delete_override"})
             elif name == "stop":
                 # The library's heartbeat thread keeps running after stop() (its Timer is already
                 # past start), so stop right after a heartbeat cycle finished: the next one is a

@@ -1,8 +1,9 @@
 //! py-eureka-client 0.13.3, unmodified, against the bridge's Eureka API (issue 7 acceptance): it
 //! registers (app upper-cased on the wire), fetches the registry with no `Accept` header and parses
 //! the XML, discovers the static mesh service by app and vipAddress and a second legacy app,
-//! heartbeats, re-registers after a 404 heartbeat and after a bridge restart on the same port, and
-//! deregisters on stop (status DOWN, then DELETE). The client runs in the venv `tests/run` builds
+//! heartbeats, goes out of service and back (status override set and removed), re-registers after
+//! a 404 heartbeat and after a bridge restart on the same port, and deregisters on stop (status
+//! DOWN, then DELETE). The client runs in the venv `tests/run` builds
 //! (`tests/python/eureka_py_client.py` prints what it observed as JSON lines), once with a Spring
 //! style `…/eureka/` server URL and once with the Netflix `…/eureka/v2/` one.
 
@@ -103,6 +104,13 @@ async fn wait_http(
             is_event(v, "http") && seq(v) > after && pred(v)
         })
         .await
+}
+
+/// The orders instance's status in the registry, if it is registered.
+async fn status_of(addr: std::net::SocketAddr, prefix: &str) -> anyhow::Result<Option<String>> {
+    Ok(eureka::instance(addr, prefix, ORDERS_APP, ORDERS_ID)
+        .await?
+        .map(|i| i["status"].as_str().unwrap_or_default().to_owned()))
 }
 
 /// `bridge_eureka_renewals_total` from the admin `/metrics`.
@@ -261,6 +269,60 @@ async fn lifecycle(prefix: &str) -> anyhow::Result<()> {
         counted >= renewals + 2.0,
         "bridge_eureka_renewals_total went from {renewals} to {counted} over two heartbeats"
     );
+
+    // Out of service and back through the library's own calls: `status_update` sets an override
+    // that the client's heartbeats do not undo; `delete_status_override` (no `value`) leaves the
+    // status UNKNOWN as in Java, so the next heartbeat gets 404 and the client re-registers UP.
+    let mark = last_seq(&orders);
+    let reply = ask(
+        &mut orders,
+        json!({"cmd": "status", "value": "OUT_OF_SERVICE"}),
+    )
+    .await?;
+    ensure!(is_event(&reply, "status"), "status_update failed: {reply}");
+    let put = wait_http(&mut orders, "status PUT", mark, |v| {
+        v["method"] == "PUT" && v["path"].as_str().is_some_and(|p| p.ends_with("/status"))
+    })
+    .await?;
+    assert_eq!(put["status"], 200, "status override: {put}");
+    until("registry shows OUT_OF_SERVICE", BOUND, move || async move {
+        Ok(status_of(addr, prefix)
+            .await?
+            .filter(|s| s == "OUT_OF_SERVICE"))
+    })
+    .await?;
+    let after = last_seq(&orders);
+    wait_http(&mut orders, "heartbeat under the override", after, |v| {
+        v["method"] == "PUT"
+            && v["status"] == 200
+            && !v["path"].as_str().unwrap_or("").ends_with("/status")
+    })
+    .await?;
+    assert_eq!(
+        status_of(addr, prefix).await?.as_deref(),
+        Some("OUT_OF_SERVICE"),
+        "a heartbeat must not undo the override"
+    );
+    let mark = last_seq(&orders);
+    let reply = ask(&mut orders, json!({"cmd": "delete_override"})).await?;
+    ensure!(
+        is_event(&reply, "delete_override"),
+        "delete_status_override failed: {reply}"
+    );
+    let delete = wait_http(&mut orders, "override DELETE", mark, |v| {
+        v["method"] == "DELETE"
+    })
+    .await?;
+    assert_eq!(delete["status"], 200, "delete override: {delete}");
+    let back = wait_http(&mut orders, "re-register after the override", mark, |v| {
+        v["method"] == "POST"
+    })
+    .await?;
+    assert_eq!(back["status"], 204, "re-register: {back}");
+    until("registry shows UP again", BOUND, move || async move {
+        Ok(status_of(addr, prefix).await?.filter(|s| s == "UP"))
+    })
+    .await?;
 
     // The bridge forgets the instance: the next heartbeat gets 404 and the client re-registers.
     // (Deleted through `/eureka/` whatever the client's prefix: both serve one registry.)
