@@ -199,6 +199,21 @@ fn shared_fixtures_convert_lint_render_and_validate() {
         insta::assert_snapshot!(format!("shared__{label}"), render_objects(&bundle));
         converted.push(local.to_string());
     }
+    // The two kompose files are meant to be merged: the second overrides the first's replicas.
+    let pair = [
+        dir.join("kompose-multiple-files/first.yaml"),
+        dir.join("kompose-multiple-files/second.yaml"),
+    ];
+    let (_, stack) = load_stack(&pair).expect("the pair loads");
+    let b = emit::chart(&stack, &options(&stack, &pair[0], SecretMode::Inline))
+        .expect("emit")
+        .bundle;
+    let values = yaml(&text(&b.files[Path::new("values.yaml")].bytes));
+    assert_eq!(values["services"]["bar"]["replicas"].as_i64(), Some(99));
+    assert_eq!(values["services"]["foo"]["replicas"].as_i64(), Some(3));
+    let out = work.path().join("multiple-files-merged");
+    b.write(&out, false).expect("write");
+    check_chart(&out, "kompose-multiple-files first + second");
     assert!(
         converted.len() >= 15,
         "most shared fixtures convert: {converted:?}"
