@@ -321,13 +321,12 @@ pub fn environment(
         // Values may refer to the process environment and to earlier lines and files.
         let mut scope = from_files.clone();
         scope.extend(process.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let vars = dotenv::parse_dotenv(&text, &scope).map_err(|(line, message)| {
-            Error::EnvFile {
+        let vars =
+            dotenv::parse_dotenv(&text, &scope).map_err(|(line, message)| Error::EnvFile {
                 path: path.clone(),
                 line,
                 message,
-            }
-        })?;
+            })?;
         from_files.extend(vars);
     }
     from_files.extend(process);
