@@ -21,8 +21,14 @@ struct Case {
 /// small, explicit map and nothing else.
 fn env_map() -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    env.insert("PATH".to_string(), std::env::var("PATH").unwrap_or_default());
-    env.insert("HOME".to_string(), std::env::var("HOME").unwrap_or_default());
+    env.insert(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_default(),
+    );
+    env.insert(
+        "HOME".to_string(),
+        std::env::var("HOME").unwrap_or_default(),
+    );
     env
 }
 
@@ -30,7 +36,10 @@ fn env_map() -> BTreeMap<String, String> {
 fn docker_config(case: &Case) -> Result<Value, String> {
     let docker = e2e::tool("docker").expect("docker");
     let mut cmd = Command::new(docker);
-    cmd.arg("stack").arg("config").current_dir(&case.dir).env_clear();
+    cmd.arg("stack")
+        .arg("config")
+        .current_dir(&case.dir)
+        .env_clear();
     for (k, v) in env_map() {
         cmd.env(k, v);
     }
