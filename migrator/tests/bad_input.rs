@@ -222,11 +222,29 @@ fn fifty_megabyte_file_is_refused_without_reading_it_all() {
 }
 
 #[test]
-fn usage_error_exits_64() {
-    let out = Command::new(env!("CARGO_BIN_EXE_migrate"))
-        .arg("--no-such-flag")
-        .output()
-        .expect("run migrate");
-    assert_eq!(out.status.code(), Some(64));
-    assert!(out.stdout.is_empty());
+fn usage_errors_exit_64() {
+    let c = case(
+        "stack.yml",
+        "version: \"3.9\"\nservices:\n  web:\n    image: nginx\n",
+    );
+    for args in [
+        &["--no-such-flag"][..],
+        &["--namespace", "Not_A_Label"][..],
+        &["--format", "yaml"][..],
+        &["--dialect", "kubernetes"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .args(args)
+            .arg(&c.file)
+            .current_dir(c.dir.path())
+            .output()
+            .expect("run migrate");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).trim().is_empty(),
+            "{args:?}"
+        );
+    }
+    assert_eq!(files_in(c.dir.path()), ["stack.yml"], "nothing written");
 }
