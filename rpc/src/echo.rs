@@ -182,7 +182,8 @@ pub async fn serve(addr: SocketAddr) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // Without TCP_NODELAY the headers, message and trailers frames wait for delayed ACKs.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(EchoServer::new(Service))
@@ -195,4 +196,40 @@ pub async fn serve(addr: SocketAddr) -> std::io::Result<Running> {
         stop: Some(stop),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::echo_client::EchoClient;
+
+    #[tokio::test]
+    async fn steered_replies() {
+        let running = serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("serves");
+        let mut c = EchoClient::connect(format!("http://{}", running.addr))
+            .await
+            .expect("connects");
+        let say = |m: &str| SayRequest {
+            message: m.to_owned(),
+            repeat: 2,
+        };
+        let r = c.say(say("hi")).await.expect("echo").into_inner();
+        assert_eq!(r.message, "hi");
+        let e = c.say(say("status:5:gone")).await.expect_err("fails");
+        assert_eq!((e.code(), e.message()), (tonic::Code::NotFound, "gone"));
+        let mut req = Request::new(say("headers"));
+        req.metadata_mut()
+            .insert("x-lane", "gray".parse().expect("ascii"));
+        let r = c.say(req).await.expect("headers").into_inner();
+        assert!(r.message.contains(r#""x-lane":"gray""#), "{}", r.message);
+        let mut s = c.stream(say("s")).await.expect("stream").into_inner();
+        let mut got = Vec::new();
+        while let Some(m) = s.message().await.expect("message") {
+            got.push(m.index);
+        }
+        assert_eq!(got, [0, 1]);
+        running.shutdown().await.expect("stops");
+    }
 }

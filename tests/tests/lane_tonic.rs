@@ -148,3 +148,50 @@ async fn raw_post(addr: SocketAddr, host: &str, body: &str) -> anyhow::Result<St
     tokio::time::timeout(e2e::http::TIMEOUT, s.read_to_end(&mut out)).await??;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
+
+/// Legacy callers may speak HTTP/2 without TLS (prior knowledge): the lane serves them too,
+/// unary and streaming, on the same port as HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_callers_are_served() -> anyhow::Result<()> {
+    use http_body_util::{BodyExt as _, Full};
+    let (echo, _, mut bridge) = setup("").await?;
+    let http = bridge.http()?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<bytes::Bytes>>();
+    let call = |method: &str, path: &str, body: &'static str| {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{http}{path}"))
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from_static(body.as_bytes())));
+        let client = client.clone();
+        async move {
+            let resp = client.request(req?).await?;
+            let version = resp.version();
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await?.to_bytes();
+            anyhow::Ok((version, status, String::from_utf8_lossy(&body).into_owned()))
+        }
+    };
+    let within = e2e::http::TIMEOUT;
+    let (v, status, body) =
+        tokio::time::timeout(within, call("POST", "/v1/echo", r#"{"message":"h2"}"#)).await??;
+    ensure!(
+        v == http::Version::HTTP_2 && status == 200,
+        "{v:?} {status} {body}"
+    );
+    ensure!(body == r#"{"message":"h2"}"#, "{body}");
+    let (_, status, body) =
+        tokio::time::timeout(within, call("GET", "/v1/echo/h2:stream?repeat=2", "")).await??;
+    ensure!(status == 200, "{status} {body}");
+    ensure!(
+        body == "{\"message\":\"h2\"}\n{\"message\":\"h2\",\"index\":1}\n",
+        "{body:?}"
+    );
+    let (_, status, body) = tokio::time::timeout(within, call("GET", "/nowhere", "")).await??;
+    ensure!(status == 404, "{status} {body}");
+    bridge.stop().await?;
+    echo.shutdown().await?;
+    Ok(())
+}

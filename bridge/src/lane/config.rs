@@ -416,3 +416,36 @@ mod tests {
         assert!(c.validate().is_err());
     }
 }
+
+#[cfg(test)]
+mod example {
+    /// `examples/bridge/lanes.yaml` parses, validates, and its lanes build when the reference
+    /// protos are there.
+    #[test]
+    fn example_lanes_config_is_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("examples/bridge/lanes.yaml"))
+            .expect("examples/bridge/lanes.yaml");
+        let mut c = crate::config::Config::from_yaml_str(&text).expect("parses");
+        c.validate().expect("valid");
+        if rpc::reference_protos().is_none() {
+            println!("skipped building the lanes: {} is absent", rpc::REFERENCE_PROTOS);
+            return;
+        }
+        for d in [
+            c.lanes.http.as_mut().map(|l| &mut l.descriptors),
+            c.lanes.grpc.as_mut().map(|l| &mut l.descriptors),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            d.includes = d.includes.iter().map(|i| root.join(i)).collect();
+        }
+        let registry = std::sync::Arc::new(crate::eureka::Registry::new(
+            crate::eureka::Settings::default(),
+            std::sync::Arc::new(crate::eureka::SystemClock),
+            std::sync::Arc::new(crate::metrics::Metrics::default()),
+        ));
+        crate::lane::Lanes::build(&c.lanes, registry).expect("lanes build");
+    }
+}
