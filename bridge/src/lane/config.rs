@@ -137,8 +137,10 @@ pub struct HttpLaneConfig {
     pub max_concurrent_streams: u32,
     /// Calls in flight to the upstreams at once; beyond it callers get 503. Default 1024.
     pub max_in_flight: usize,
-    /// Idle HTTP/2 connections kept per upstream. Default 8.
-    pub pool_max_idle: usize,
+    /// HTTP/2 connections per upstream, calls spread over them round-robin (each multiplexes
+    /// up to the upstream's stream limit; more than one spreads the framing work over cores).
+    /// Default 2.
+    pub pool_size: usize,
 }
 
 impl Default for HttpLaneConfig {
@@ -156,7 +158,7 @@ impl Default for HttpLaneConfig {
             timeouts: BTreeMap::new(),
             max_concurrent_streams: 256,
             max_in_flight: 1024,
-            pool_max_idle: 8,
+            pool_size: 2,
         }
     }
 }
@@ -197,7 +199,8 @@ pub struct GrpcLaneConfig {
     pub timeout_ms: u64,
     /// Concurrent HTTP/2 streams per mesh connection. Default 256.
     pub max_concurrent_streams: u32,
-    /// Idle keep-alive connections kept per legacy instance. Default 8.
+    /// Idle keep-alive connections kept per legacy instance (HTTP/1.1 carries one call at a
+    /// time, so below the concurrency a busy lane would reconnect per call). Default 64.
     pub pool_max_idle: usize,
     /// Consecutive 5xx answers or connection failures after which an instance is ejected.
     /// Default 5.
@@ -216,7 +219,7 @@ impl Default for GrpcLaneConfig {
             max_body_bytes: 4 * 1024 * 1024,
             timeout_ms: 15_000,
             max_concurrent_streams: 256,
-            pool_max_idle: 8,
+            pool_max_idle: 64,
             eject_after: 5,
             eject_for_ms: 30_000,
         }
@@ -306,6 +309,7 @@ impl LanesConfig {
                 u64::from(l.max_concurrent_streams),
             )?;
             positive("lanes.http.max_in_flight", l.max_in_flight as u64)?;
+            positive("lanes.http.pool_size", l.pool_size as u64)?;
             for (n, u) in l.upstreams.iter().enumerate() {
                 let field = format!("lanes.http.upstreams[{n}]");
                 if crate::lane::authority(&u.address).is_none() {
@@ -429,7 +433,10 @@ mod example {
         let mut c = crate::config::Config::from_yaml_str(&text).expect("parses");
         c.validate().expect("valid");
         if rpc::reference_protos().is_none() {
-            println!("skipped building the lanes: {} is absent", rpc::REFERENCE_PROTOS);
+            println!(
+                "skipped building the lanes: {} is absent",
+                rpc::REFERENCE_PROTOS
+            );
             return;
         }
         for d in [

@@ -48,7 +48,8 @@ pub struct Lane {
     request: RequestOptions,
     response: ResponseOptions,
     policy: headers::Policy,
-    client: GrpcClient,
+    clients: Vec<GrpcClient>,
+    next_client: std::sync::atomic::AtomicUsize,
     in_flight: Semaphore,
     max_body: usize,
 }
@@ -99,13 +100,18 @@ impl Lane {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(super::executor())
-            .http2_only(true)
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(c.pool_max_idle)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .build(connector);
+        // Separate clients keep separate pools: one HTTP/2 connection per upstream each.
+        let clients = (0..c.pool_size.max(1))
+            .map(|_| {
+                Client::builder(super::executor())
+                    .http2_only(true)
+                    .timer(TokioTimer::new())
+                    .pool_timer(TokioTimer::new())
+                    .pool_max_idle_per_host(1)
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .build(connector.clone())
+            })
+            .collect();
         Ok(Self {
             table,
             upstreams,
@@ -127,7 +133,8 @@ impl Lane {
             },
             response: ResponseOptions::default(),
             policy,
-            client,
+            clients,
+            next_client: std::sync::atomic::AtomicUsize::new(0),
             in_flight: Semaphore::new(c.max_in_flight),
             max_body: c.max_body_bytes,
             pool,
@@ -283,7 +290,11 @@ impl Lane {
                 ),
             ))
         };
-        let resp = match tokio::time::timeout_at(deadline, self.client.request(out)).await {
+        let n = self
+            .next_client
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let client = &self.clients[n % self.clients.len()];
+        let resp = match tokio::time::timeout_at(deadline, client.request(out)).await {
             Err(_) => return Err(deadline_exceeded()),
             Ok(Err(e)) => {
                 return Err(Status::new(
