@@ -61,6 +61,11 @@ impl Bridge {
         })
     }
 
+    /// The registry the bridge serves (and the gRPC lane reads instances from).
+    pub fn registry(&self) -> Option<&std::sync::Arc<bridge::eureka::Registry>> {
+        self.running.as_ref().map(|r| r.registry())
+    }
+
     /// The HTTP lane's address.
     pub fn http(&self) -> anyhow::Result<SocketAddr> {
         self.http.context("the HTTP lane is off")

@@ -1,0 +1,137 @@
+//! The mesh → legacy lane's instance choice: a tonic client calls the bridge's gRPC facade of
+//! `demo.echo.v1.Echo`, mapped to `GET /v1/echo/{message}` on two legacy instances in the
+//! registry. One answers 503: idempotent calls are retried on the other, and after
+//! `eject_after` failures in a row the failing instance gets no more calls.
+
+mod lane_common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::ensure;
+use bridge::eureka::instance::{Instance, Port, Status};
+use bytes::Bytes;
+use http_body_util::Full;
+use lane_common::{Bridge, proto_dir};
+use rpc::echo::pb::SayRequest;
+use rpc::echo::pb::echo_client::EchoClient;
+
+/// A legacy instance answering every request with `status`, counting its hits.
+async fn legacy(status: u16, hits: Arc<AtomicUsize>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        let message = req
+                            .uri()
+                            .path()
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        async move {
+                            let body = if status == 200 {
+                                format!(r#"{{"message":"{message}"}}"#)
+                            } else {
+                                r#"{"message":"overloaded"}"#.to_owned()
+                            };
+                            http::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+fn instance(addr: SocketAddr) -> Instance {
+    Instance {
+        instance_id: Some(format!("127.0.0.1:legacy-echo:{}", addr.port())),
+        host_name: "127.0.0.1".into(),
+        app: "LEGACY-ECHO".into(),
+        ip_addr: "127.0.0.1".into(),
+        status: Status::Up,
+        port: Port {
+            port: addr.port(),
+            enabled: true,
+        },
+        ..Instance::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()> {
+    let lanes = format!(
+        "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
+         \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
+         \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo, retries: 1}}\n\
+         \x20   eject_after: 2\n",
+        proto_dir().display()
+    );
+    let mut bridge = Bridge::start(&lanes).await?;
+    let (bad_hits, good_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let bad = legacy(503, bad_hits.clone()).await?;
+    let good = legacy(200, good_hits.clone()).await?;
+    let registry = bridge.registry().expect("running").clone();
+    registry.register(instance(bad), false);
+    registry.register(instance(good), false);
+    let grpc = bridge.grpc.expect("grpc lane");
+    let mut client = tokio::time::timeout(
+        e2e::http::TIMEOUT,
+        EchoClient::connect(format!("http://{grpc}")),
+    )
+    .await??;
+    for n in 0..6 {
+        let message = format!("m{n}");
+        let reply = tokio::time::timeout(
+            e2e::http::TIMEOUT,
+            client.say(SayRequest {
+                message: message.clone(),
+                repeat: 0,
+            }),
+        )
+        .await??;
+        ensure!(reply.into_inner().message == message, "call {n}");
+    }
+    let bad_hits = bad_hits.load(Ordering::SeqCst);
+    ensure!(
+        bad_hits == 2,
+        "the 503 instance got {bad_hits} calls, ejected after 2"
+    );
+    ensure!(
+        good_hits.load(Ordering::SeqCst) == 6,
+        "every call answered by the good one"
+    );
+
+    // Without a working instance the last 503 is the answer: UNAVAILABLE with the HTTP status.
+    registry.cancel(
+        "LEGACY-ECHO",
+        &format!("127.0.0.1:legacy-echo:{}", good.port()),
+    );
+    let err = client
+        .say(SayRequest {
+            message: "x".into(),
+            repeat: 0,
+        })
+        .await
+        .expect_err("only the failing instance is left");
+    ensure!(err.code() == tonic::Code::Unavailable, "{err:?}");
+    ensure!(
+        err.message() == "HTTP 503 Service Unavailable: overloaded",
+        "{err:?}"
+    );
+    bridge.stop().await?;
+    Ok(())
+}
