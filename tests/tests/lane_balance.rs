@@ -1,7 +1,8 @@
 //! The mesh → legacy lane's instance choice: a tonic client calls the bridge's gRPC facade of
 //! `demo.echo.v1.Echo`, mapped to `GET /v1/echo/{message}` on two legacy instances in the
 //! registry. One answers 503: idempotent calls are retried on the other, and after
-//! `eject_after` failures in a row the failing instance gets no more calls.
+//! `eject_after` failures in a row the failing instance gets no more calls. The configured HTTP →
+//! gRPC table decides the code of the answer that is left.
 
 mod lane_common;
 
@@ -77,7 +78,7 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
         "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
          \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
          \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo, retries: 1}}\n\
-         \x20   eject_after: 2\n",
+         \x20   eject_after: 2\n    http_to_grpc: {{503: RESOURCE_EXHAUSTED}}\n",
         proto_dir().display()
     );
     let mut bridge = Bridge::start(&lanes).await?;
@@ -115,7 +116,8 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
         "every call answered by the good one"
     );
 
-    // Without a working instance the last 503 is the answer: UNAVAILABLE with the HTTP status.
+    // Without a working instance the last 503 is the answer, its code from the configured table
+    // (the default would be UNAVAILABLE), the HTTP status and message in grpc-message.
     registry.cancel(
         "LEGACY-ECHO",
         &format!("127.0.0.1:legacy-echo:{}", good.port()),
@@ -127,7 +129,7 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
         })
         .await
         .expect_err("only the failing instance is left");
-    ensure!(err.code() == tonic::Code::Unavailable, "{err:?}");
+    ensure!(err.code() == tonic::Code::ResourceExhausted, "{err:?}");
     ensure!(
         err.message() == "HTTP 503 Service Unavailable: overloaded",
         "{err:?}"

@@ -207,6 +207,10 @@ pub struct GrpcLaneConfig {
     pub eject_after: u32,
     /// How long an ejected instance gets no calls, milliseconds. Default 30000.
     pub eject_for_ms: u64,
+    /// Overrides of the HTTP status → gRPC code table, e.g. `{409: ABORTED, 500: INTERNAL}`
+    /// (code names as in `google.rpc.Code`). Default: none, i.e. the table in
+    /// `docs/transcoding.md` (400 INVALID_ARGUMENT, 404 NOT_FOUND, 5xx UNAVAILABLE/UNKNOWN, …).
+    pub http_to_grpc: BTreeMap<u16, String>,
 }
 
 impl Default for GrpcLaneConfig {
@@ -222,6 +226,7 @@ impl Default for GrpcLaneConfig {
             pool_max_idle: 64,
             eject_after: 5,
             eject_for_ms: 30_000,
+            http_to_grpc: BTreeMap::new(),
         }
     }
 }
@@ -335,6 +340,20 @@ impl LanesConfig {
                 u64::from(l.max_concurrent_streams),
             )?;
             positive("lanes.grpc.eject_after", u64::from(l.eject_after))?;
+            for (status, code) in &l.http_to_grpc {
+                if !(100..=599).contains(status) {
+                    return Err(Error::invalid(
+                        format!("lanes.grpc.http_to_grpc.{status}"),
+                        "not an HTTP status",
+                    ));
+                }
+                if code_by_name(code).is_none() {
+                    return Err(Error::invalid(
+                        format!("lanes.grpc.http_to_grpc.{status}"),
+                        format!("{code} is not a gRPC code name (NOT_FOUND, ABORTED, …)"),
+                    ));
+                }
+            }
             for (n, s) in l.services.iter().enumerate() {
                 let field = format!("lanes.grpc.services[{n}]");
                 if s.service.trim().is_empty() {
@@ -359,6 +378,13 @@ impl LanesConfig {
         }
         Ok(())
     }
+}
+
+/// A gRPC code by its `google.rpc.Code` name (`NOT_FOUND`), case-insensitive.
+pub fn code_by_name(name: &str) -> Option<crate::transcode::status::Code> {
+    crate::transcode::status::Code::ALL
+        .into_iter()
+        .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
 }
 
 fn positive(field: &str, v: u64) -> Result<(), Error> {
@@ -393,6 +419,24 @@ mod tests {
         assert_eq!(h.max_body_bytes, 4 * 1024 * 1024);
         assert_eq!(h.timeout_ms, 15_000);
         assert_eq!(GrpcLaneConfig::default().eject_after, 5);
+    }
+
+    #[test]
+    fn status_table_overrides_name_real_codes() {
+        let c = crate::config::Config::from_yaml_str(
+            "lanes:\n  grpc:\n    http_to_grpc: {409: aborted, 500: INTERNAL}\n",
+        )
+        .expect("parses");
+        c.validate().expect("valid");
+        assert_eq!(
+            code_by_name("aborted"),
+            Some(crate::transcode::status::Code::Aborted)
+        );
+        let bad = crate::config::Config::from_yaml_str(
+            "lanes:\n  grpc:\n    http_to_grpc: {409: SOMETIMES}\n",
+        )
+        .expect("parses");
+        assert!(bad.validate().is_err());
     }
 
     #[test]

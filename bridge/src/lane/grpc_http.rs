@@ -117,7 +117,16 @@ impl Lane {
             client,
             policy,
             options: reverse::Options::default(),
-            table: HttpToGrpc::default(),
+            table: c
+                .http_to_grpc
+                .iter()
+                .fold(HttpToGrpc::default(), |t, (status, name)| {
+                    // Names were checked by `LanesConfig::validate`.
+                    match super::config::code_by_name(name) {
+                        Some(code) => t.with(*status, code),
+                        None => t,
+                    }
+                }),
             max_body: c.max_body_bytes,
         })
     }
