@@ -17,7 +17,8 @@ GOOGLE_API = ["google/api/annotations.proto", "google/api/http.proto", "google/a
 
 
 def load(proto, includes):
-    out = tempfile.mkdtemp(prefix="meshmove-stubs-")
+    # The test gives a folder it removes afterwards; run by hand, a fresh temporary one.
+    out = os.environ.get("MESHMOVE_STUBS_DIR") or tempfile.mkdtemp(prefix="meshmove-stubs-")
     well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
     files = [proto]
     if any(os.path.exists(os.path.join(i, GOOGLE_API[0])) for i in includes):

@@ -110,14 +110,40 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
     None
 }
 
-/// Runs `tests/python/<script>` with `args` under `python`, stdout read as JSON lines.
-pub fn spawn_python(python: &PathBuf, script: &str, args: &[&str]) -> anyhow::Result<Child> {
+/// A Python peer and the folder its generated stubs live in, removed when the peer is dropped
+/// (the process is killed first, by PID, by [`Child`]'s own drop).
+pub struct Peer {
+    child: Child,
+    _stubs: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Peer {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Peer {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+/// Runs `tests/python/<script>` with `args` under `python`, stdout read as JSON lines; stubs are
+/// generated into a temporary folder (`MESHMOVE_STUBS_DIR`) that goes with the peer.
+pub fn spawn_python(python: &PathBuf, script: &str, args: &[&str]) -> anyhow::Result<Peer> {
+    let stubs = tempfile::tempdir()?;
     let mut cmd = tokio::process::Command::new(python);
     cmd.arg("-u")
         .arg(e2e::repo_root().join("tests/python").join(script))
         .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    Child::spawn(script, cmd)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("MESHMOVE_STUBS_DIR", stubs.path());
+    Ok(Peer {
+        child: Child::spawn(script, cmd)?,
+        _stubs: stubs,
+    })
 }
 
 /// Waits for a child's `{"event": "listening", "port": N}` line and returns the port.
