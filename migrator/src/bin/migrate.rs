@@ -175,7 +175,9 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     // The ledger is all that still needs the loaded tree: build it, then free the tree before
     // the chart is generated (it is the largest structure for big stacks).
     let mut ledger = Ledger::from_loaded(&loaded);
-    let load::Loaded { warnings, .. } = loaded;
+    // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
+    let load::Loaded { warnings, root, .. } = loaded;
+    drop(root);
     let emit_opts = emit::Options {
         name: emit::chart_name(
             cli.name.as_deref(),
