@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::emit::yaml::{self, Yaml};
-use crate::emit::{Cx, bundle, name};
+use crate::emit::{Cx, bundle, json, name};
 
 /// Maps whose keys are the user's (environment, resources, affinity…): the schema checks only
 /// that they are objects.
@@ -87,8 +87,8 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
     text.push_str(&yaml::to_string(&values, false));
     cx.bundle.add("values.yaml", text, bundle::MODE_FILE);
 
-    let schema = schema(&values, "");
-    let mut json = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    let mut json = String::new();
+    schema(&mut json, &values, "", 0);
     json.push('\n');
     cx.bundle.add("values.schema.json", json, bundle::MODE_FILE);
 
@@ -209,58 +209,44 @@ fn notes(cx: &Cx<'_>) -> String {
     out
 }
 
-fn to_json(node: &Yaml) -> serde_json::Value {
-    match node {
-        Yaml::Null | Yaml::Tpl(_) | Yaml::Block(_) | Yaml::Lines(_) => serde_json::Value::Null,
-        Yaml::Bool(b) => (*b).into(),
-        Yaml::Int(i) => (*i).into(),
-        Yaml::Str(s) => s.clone().into(),
-        Yaml::Seq(items) => items.iter().map(to_json).collect(),
-        Yaml::Map(m) => {
-            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-        Yaml::Doc(_, inner) => to_json(inner),
-    }
-}
-
 /// The JSON schema of the values, inferred from the defaults: types are checked, unknown keys
-/// are refused (a typo in `--set` fails the install), user-keyed maps accept any keys.
-fn schema(node: &Yaml, key: &str) -> serde_json::Value {
+/// are refused (a typo in `--set` fails the install), user-keyed maps accept any keys. Written
+/// as `serde_json::to_string_pretty` would print it.
+fn schema(out: &mut String, node: &Yaml, key: &str, level: usize) {
     let (doc, node) = match node {
-        Yaml::Doc(d, inner) => (Some(d.replace('\n', " ")), inner.as_ref()),
+        Yaml::Doc(d, inner) => (Some(d.as_str()), inner.as_ref()),
         other => (None, other),
     };
-    let mut s = match node {
-        Yaml::Map(m) if FREE_FORM.contains(&key) => {
-            let _ = m;
-            serde_json::json!({"type": "object"})
-        }
+    let mut o = json::Object::open(out, level);
+    if key.is_empty() {
+        o.str("$schema", "https://json-schema.org/draft-07/schema#");
+    }
+    match node {
+        Yaml::Map(_) if FREE_FORM.contains(&key) => o.str("type", "object"),
         Yaml::Map(m) => {
-            let props: serde_json::Map<String, serde_json::Value> =
-                m.iter().map(|(k, v)| (k.clone(), schema(v, k))).collect();
-            serde_json::json!({"type": "object", "additionalProperties": false, "properties": props})
+            o.str("type", "object");
+            o.raw("additionalProperties", "false");
+            let level = o.inner_level();
+            let mut props = json::Object::open(o.key("properties"), level);
+            let inner = props.inner_level();
+            for (k, v) in json::unique(m) {
+                schema(props.key(k), v, k, inner);
+            }
+            props.close();
         }
-        Yaml::Seq(_) => serde_json::json!({"type": "array"}),
-        Yaml::Int(_) => serde_json::json!({"type": "integer", "minimum": 0}),
-        Yaml::Bool(_) => serde_json::json!({"type": "boolean"}),
-        Yaml::Str(_) => serde_json::json!({"type": "string"}),
-        _ => serde_json::json!({}),
-    };
-    if key.is_empty()
-        && let Some(o) = s.as_object_mut()
-    {
-        let mut top = serde_json::Map::new();
-        top.insert(
-            "$schema".into(),
-            "https://json-schema.org/draft-07/schema#".into(),
-        );
-        top.extend(std::mem::take(o));
-        *o = top;
+        Yaml::Seq(_) => o.str("type", "array"),
+        Yaml::Int(_) => {
+            o.str("type", "integer");
+            o.raw("minimum", "0");
+        }
+        Yaml::Bool(_) => o.str("type", "boolean"),
+        Yaml::Str(_) => o.str("type", "string"),
+        _ => {}
     }
-    if let (Some(d), Some(o)) = (doc, s.as_object_mut()) {
-        o.insert("description".into(), d.into());
+    if let Some(d) = doc {
+        o.str("description", &d.replace('\n', " "));
     }
-    s
+    o.close();
 }
 
 fn readme(cx: &Cx<'_>, values: &Yaml) -> String {
@@ -291,43 +277,58 @@ fn readme(cx: &Cx<'_>, values: &Yaml) -> String {
         );
     }
     out.push_str("\nObject names are the Swarm service names, so services keep finding each other by name; install the chart once per namespace.\n\n## Values\n\n| key | default | description |\n|---|---|---|\n");
-    let mut rows = Vec::new();
-    rows_of(values, "", None, &mut rows);
-    for (k, d, desc) in rows {
-        let _ = writeln!(
-            out,
-            "| `{}` | `{}` | {} |",
-            k,
-            d.replace('|', "\\|"),
-            desc.replace('|', "\\|").replace('\n', " ")
-        );
-    }
+    let mut path = String::new();
+    rows_of(values, &mut path, None, &mut out);
     out
 }
 
-fn rows_of(node: &Yaml, path: &str, doc: Option<&str>, rows: &mut Vec<(String, String, String)>) {
+/// Appends one README row per value below `node` (`path` is its dotted key, restored on return).
+fn rows_of(node: &Yaml, path: &mut String, doc: Option<&str>, out: &mut String) {
     match node {
-        Yaml::Doc(d, inner) => rows_of(inner, path, Some(d), rows),
+        Yaml::Doc(d, inner) => rows_of(inner, path, Some(d), out),
         Yaml::Map(m)
             if !m.is_empty() && !FREE_FORM.contains(&path.rsplit('.').next().unwrap_or("")) =>
         {
             if let Some(d) = doc {
-                rows.push((path.to_string(), "…".to_string(), d.to_string()));
+                row(out, path, "…", d);
             }
+            let len = path.len();
             for (k, v) in m {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                rows_of(v, &p, None, rows);
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                rows_of(v, path, None, out);
+                path.truncate(len);
             }
         }
-        other => rows.push((
-            path.to_string(),
-            to_json(other).to_string(),
-            doc.unwrap_or("").to_string(),
-        )),
+        other => {
+            let mut default = String::new();
+            json::compact(&mut default, other);
+            row(out, path, &default, doc.unwrap_or(""));
+        }
+    }
+}
+
+/// `| `key` | `default` | description |` with `|` escaped and the description on one line.
+fn row(out: &mut String, key: &str, default: &str, desc: &str) {
+    out.push_str("| `");
+    out.push_str(key);
+    out.push_str("` | `");
+    push_escaped(out, default, false);
+    out.push_str("` | ");
+    push_escaped(out, desc, true);
+    out.push_str(" |\n");
+}
+
+/// `text` with `|` written `\|` (a table cell), and newlines as spaces when `one_line`.
+fn push_escaped(out: &mut String, text: &str, one_line: bool) {
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\n' if one_line => out.push(' '),
+            c => out.push(c),
+        }
     }
 }
 
@@ -342,7 +343,9 @@ mod tests {
             ("env", Yaml::map([("A", Yaml::str("1"))])),
             ("image", Yaml::map([("tag", Yaml::str("x"))])),
         ]);
-        let s = schema(&v, "");
+        let mut text = String::new();
+        schema(&mut text, &v, "", 0);
+        let s: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(s["properties"]["replicas"]["type"], "integer");
         assert_eq!(
             s["properties"]["env"],

@@ -4,6 +4,7 @@
 
 pub mod bundle;
 mod chart;
+mod json;
 mod mount;
 mod name;
 mod network;
