@@ -195,3 +195,50 @@ async fn http2_callers_are_served() -> anyhow::Result<()> {
     echo.shutdown().await?;
     Ok(())
 }
+
+/// A server stream that outlives the route's timeout: the status is already 200, so the deadline
+/// is the stream's last item; and calls beyond `max_in_flight` are refused with 503 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_deadline_and_in_flight_limit() -> anyhow::Result<()> {
+    let (echo, _, mut bridge) = setup("    max_in_flight: 1\n").await?;
+    let http = bridge.http()?;
+    let r = e2e::http::get_json(http, "/v1/echo/sleep:400:stream?repeat=10").await?;
+    ensure!(r.status == 200, "{}", r.summary());
+    let text = r.text();
+    let lines: Vec<&str> = text.lines().collect();
+    ensure!(lines.len() >= 2, "{text:?}");
+    ensure!(
+        lines[0] == r#"{"message":"sleep:400"}"#,
+        "first message before the deadline: {text:?}"
+    );
+    ensure!(
+        lines.last()
+            == Some(
+                &r#"{"error":{"code":4,"message":"stream not finished within 1s","details":[]}}"#
+            ),
+        "{text:?}"
+    );
+
+    // One slow call holds the only slot; a second call meanwhile gets 503.
+    let slow = tokio::spawn(post_echo(http, r#"{"message":"sleep:800"}"#, &[]));
+    let refused = e2e::poll::until(
+        "a call refused while the slot is taken",
+        e2e::poll::BOUND,
+        || async {
+            let r = post_echo(http, r#"{"message":"quick"}"#, &[]).await?;
+            Ok((r.status == 503).then_some(r))
+        },
+    )
+    .await?;
+    ensure!(
+        refused.json()? == status_json(14, "too many calls in flight to the mesh"),
+        "{}",
+        refused.summary()
+    );
+    let slow = slow.await??;
+    // It held the slot, so it was not refused (on a loaded machine it may still time out).
+    ensure!(matches!(slow.status, 200 | 504), "{}", slow.summary());
+    bridge.stop().await?;
+    echo.shutdown().await?;
+    Ok(())
+}
