@@ -50,7 +50,7 @@ pub struct Lane {
     policy: headers::Policy,
     clients: Vec<GrpcClient>,
     next_client: std::sync::atomic::AtomicUsize,
-    in_flight: Semaphore,
+    in_flight: Arc<Semaphore>,
     max_body: usize,
 }
 
@@ -135,7 +135,7 @@ impl Lane {
             policy,
             clients,
             next_client: std::sync::atomic::AtomicUsize::new(0),
-            in_flight: Semaphore::new(c.max_in_flight),
+            in_flight: Arc::new(Semaphore::new(c.max_in_flight)),
             max_body: c.max_body_bytes,
             pool,
         })
@@ -277,10 +277,11 @@ impl Lane {
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert("grpc-timeout", headers::grpc_timeout_value(timeout));
 
-        let _permit = self
-            .in_flight
-            .try_acquire()
-            .map_err(|_| Status::new(Code::Unavailable, "too many calls in flight to the mesh"))?;
+        // Owned, so a server stream keeps its slot until the task sending it ends.
+        let permit =
+            self.in_flight.clone().try_acquire_owned().map_err(|_| {
+                Status::new(Code::Unavailable, "too many calls in flight to the mesh")
+            })?;
         let deadline_exceeded = || {
             Failure::from(Status::new(
                 Code::DeadlineExceeded,
@@ -465,6 +466,7 @@ impl Lane {
         let span = tracing::Span::current();
         tokio::spawn(
             async move {
+                let _permit = permit;
                 let send = |v: Vec<u8>| Frame::data(Bytes::from(v));
                 if !chunk.is_empty() && tx.send(send(chunk)).await.is_err() {
                     return;
