@@ -19,6 +19,9 @@ pub struct Endpoint {
     pub instance_id: String,
 }
 
+/// An app's endpoints and the registry generation they were read at.
+type Listed = (u64, Arc<Vec<Endpoint>>);
+
 #[derive(Debug, Default)]
 struct Health {
     failures: u32,
@@ -31,6 +34,9 @@ pub struct Balancer {
     registry: Arc<Registry>,
     next: AtomicUsize,
     health: Mutex<HashMap<String, Health>>,
+    /// Endpoints per app at a registry generation: heartbeats do not change the generation, so
+    /// a busy lane does not copy every instance record per call.
+    endpoints: Mutex<HashMap<String, Listed>>,
     eject_after: u32,
     eject_for: Duration,
 }
@@ -43,13 +49,30 @@ impl Balancer {
             registry,
             next: AtomicUsize::new(0),
             health: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
             eject_after: eject_after.max(1),
             eject_for,
         }
     }
 
     /// The UP instances of `app` (upper-cased, as Eureka keys apps), as `host:port`.
-    pub fn instances(&self, app: &str) -> Vec<Endpoint> {
+    pub fn instances(&self, app: &str) -> Arc<Vec<Endpoint>> {
+        // Read before the instances: a change in between only makes the next call refresh.
+        let generation = self.registry.generation();
+        if let Ok(cache) = self.endpoints.lock()
+            && let Some((g, list)) = cache.get(app)
+            && *g == generation
+        {
+            return Arc::clone(list);
+        }
+        let list = Arc::new(self.load(app));
+        if let Ok(mut cache) = self.endpoints.lock() {
+            cache.insert(app.to_owned(), (generation, Arc::clone(&list)));
+        }
+        list
+    }
+
+    fn load(&self, app: &str) -> Vec<Endpoint> {
         let (_, found) = self.registry.application(&app.to_ascii_uppercase());
         let mut out: Vec<Endpoint> = found
             .map(|a| a.instances)
@@ -81,9 +104,9 @@ impl Balancer {
     /// The next instance of `app`, skipping `tried` ones and ejected ones. When every instance
     /// is ejected, ejection is ignored (Envoy's panic threshold): some traffic beats none.
     pub fn pick(&self, app: &str, tried: &[String]) -> Option<Endpoint> {
-        let all: Vec<Endpoint> = self
-            .instances(app)
-            .into_iter()
+        let listed = self.instances(app);
+        let all: Vec<&Endpoint> = listed
+            .iter()
             .filter(|e| !tried.contains(&e.authority))
             .collect();
         if all.is_empty() {
@@ -93,19 +116,16 @@ impl Balancer {
         let healthy: Vec<&Endpoint> = match self.health.lock() {
             Ok(h) => all
                 .iter()
+                .copied()
                 .filter(|e| {
                     h.get(&e.authority)
                         .and_then(|s| s.ejected_until)
                         .is_none_or(|t| t <= now)
                 })
                 .collect(),
-            Err(_) => all.iter().collect(),
+            Err(_) => all.clone(),
         };
-        let pool: Vec<&Endpoint> = if healthy.is_empty() {
-            all.iter().collect()
-        } else {
-            healthy
-        };
+        let pool = if healthy.is_empty() { all } else { healthy };
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         pool.get(n % pool.len()).map(|e| (*e).clone())
     }
@@ -170,7 +190,8 @@ mod tests {
 
     #[test]
     fn round_robin_and_ejection() {
-        let b = Balancer::new(registry(&[1001, 1002]), 2, Duration::from_secs(60));
+        let reg = registry(&[1001, 1002]);
+        let b = Balancer::new(reg.clone(), 2, Duration::from_secs(60));
         let picks: Vec<String> = (0..4)
             .filter_map(|_| b.pick("legacy", &[]))
             .map(|e| e.authority)
@@ -197,5 +218,8 @@ mod tests {
             .is_none()
         );
         assert!(b.pick("nobody", &[]).is_none());
+        // A registry change is seen at once, although endpoints are cached.
+        assert!(reg.cancel("LEGACY", "legacy:1002"));
+        assert_eq!(b.instances("legacy").len(), 1);
     }
 }
