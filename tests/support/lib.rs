@@ -19,8 +19,11 @@ pub fn repo_root() -> PathBuf {
 /// `../shared` next to the repository, when it exists (always in CI). Conformance suites over it
 /// print one line and return when it is absent.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = repo_root().join("../shared");
-    dir.is_dir().then_some(dir)
+    // Canonical, so that a `../shared` reached through a symlink reads the same in our paths and
+    // in those of tools that resolve their working directory (docker prints absolute paths).
+    std::fs::canonicalize(repo_root().join("../shared"))
+        .ok()
+        .filter(|dir| dir.is_dir())
 }
 
 /// True when the tests run under `tests/run`, which installs every tool. Under it nothing may
