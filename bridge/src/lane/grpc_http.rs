@@ -3,6 +3,7 @@
 //! idempotent calls); the legacy HTTP status becomes the gRPC status.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +18,12 @@ use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
 use super::balance::Balancer;
 use super::config::GrpcLaneConfig;
-use super::{Body, Error, Failure, ensure_request_id, read_body};
+use super::{Body, Error, Failure, MakeId, read_body};
 use crate::eureka::Registry;
 use crate::transcode::route::{self, Binding, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
@@ -131,24 +133,6 @@ impl Lane {
         })
     }
 
-    /// Handles one call; every failure leaves through [`Lane::rescue`].
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let path = req.uri().path().to_owned();
-        let (service, method) = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .unwrap_or((path.as_str(), ""));
-        let span = tracing::info_span!("grpc", service = %service, method = %method);
-        match self.call(req).instrument(span.clone()).await {
-            Ok(r) => r,
-            Err(f) => {
-                let _g = span.enter();
-                tracing::info!(code = %f.status.code, message = %f.status.message, "failed");
-                Self::rescue(f.status)
-            }
-        }
-    }
-
     /// The one rescue step: any failure → a trailers-only gRPC answer with `grpc-status`.
     fn rescue(status: Status) -> Response<Body> {
         let mut resp = Response::new(Body::empty());
@@ -181,11 +165,10 @@ impl Lane {
                 format!("unknown method {}", parts.uri.path()),
             )
         })?;
-        let mut fwd = self
+        let fwd = self
             .policy
             .to_http(&parts.headers)
             .map_err(crate::transcode::Error::from)?;
-        let request_id = ensure_request_id(&mut fwd.headers);
         let (bytes, _) = read_body(body, self.max_body.saturating_add(5)).await?;
         let frames = frame::Decoder::new(self.max_body)
             .decode_all(&bytes)
@@ -302,7 +285,7 @@ impl Lane {
                 }
                 Err(st) => return Err(st.into()),
                 Ok(bytes) => {
-                    return self.reply(&rp.headers, &request_id, &bytes);
+                    return self.reply(&rp.headers, &bytes);
                 }
             }
         }
@@ -313,12 +296,7 @@ impl Lane {
             .into())
     }
 
-    fn reply(
-        &self,
-        legacy: &HeaderMap,
-        request_id: &HeaderValue,
-        message: &[u8],
-    ) -> Result<Response<Body>, Failure> {
+    fn reply(&self, legacy: &HeaderMap, message: &[u8]) -> Result<Response<Body>, Failure> {
         let framed =
             frame::encode(message, self.max_body).map_err(crate::transcode::Error::from)?;
         let mut trailers = HeaderMap::new();
@@ -332,10 +310,47 @@ impl Lane {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
         );
-        h.entry("x-request-id")
-            .or_insert_with(|| request_id.clone());
         Ok(resp)
     }
+}
+
+/// The lane's tower stack, built in one place: `x-request-id` set when absent and echoed on the
+/// answer, one `grpc{service, method}` span per call, and last the one rescue layer that turns
+/// any [`Failure`] into a trailers-only answer with its `grpc-status`.
+pub fn stack(
+    lane: Arc<Lane>,
+) -> impl tower::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeId))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .map_response(|r: Result<Response<Body>, Failure>| {
+            r.unwrap_or_else(|f| Lane::rescue(f.status))
+        })
+        .service_fn(move |req: Request<Incoming>| {
+            let lane = Arc::clone(&lane);
+            async move {
+                let path = req.uri().path().to_owned();
+                let (service, method) = path
+                    .trim_start_matches('/')
+                    .split_once('/')
+                    .unwrap_or((path.as_str(), ""));
+                let span = tracing::info_span!("grpc", service = %service, method = %method);
+                let result = lane.call(req).instrument(span.clone()).await;
+                if let Err(f) = &result {
+                    let _g = span.enter();
+                    tracing::info!(code = %f.status.code, message = %f.status.message, "failed");
+                }
+                // The failure is a value here; the rescue layer turns it into an answer.
+                Ok::<_, Infallible>(result)
+            }
+        })
 }
 
 /// Serves gRPC (HTTP/2 prior knowledge) on `listener` until `stop` flips.
@@ -346,12 +361,9 @@ pub async fn run(
     grace: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
+    let svc = stack(lane);
     super::serve(listener, stop, grace, move |io, graceful| {
-        let lane = lane.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let lane = lane.clone();
-            async move { Ok::<_, std::convert::Infallible>(lane.handle(req).await) }
-        });
+        let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper::server::conn::http2::Builder::new(super::executor());
         builder
             .timer(TokioTimer::new())

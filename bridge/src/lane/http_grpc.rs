@@ -3,6 +3,7 @@
 //! server-streaming answers (NDJSON, or SSE for `Accept: text/event-stream`) back as JSON.
 
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,11 @@ use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
 use super::config::{HttpLaneConfig, UnknownConfig};
-use super::{Body, Error, Failure, ensure_request_id, read_body};
+use super::{Body, Error, Failure, MakeId, read_body};
 use crate::transcode::json::{self, RequestOptions, ResponseOptions, StreamFormat, StreamWriter};
 use crate::transcode::route::{self, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
@@ -162,33 +164,6 @@ impl Lane {
             .ok_or_else(|| Status::new(Code::NotFound, format!("no upstream serves {service}")))
     }
 
-    /// Handles one request; every failure leaves through [`Lane::rescue`].
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let span = tracing::info_span!(
-            "request",
-            method = %req.method(),
-            route = %req.uri().path(),
-            request_id = tracing::field::Empty
-        );
-        let mut request_id = None;
-        let result = self
-            .call(req, &mut request_id)
-            .instrument(span.clone())
-            .await;
-        let mut resp = match result {
-            Ok(r) => r,
-            Err(f) => {
-                let _g = span.enter();
-                tracing::info!(code = %f.status.code, http = f.http.as_u16(), message = %f.status.message, "failed");
-                self.rescue(f)
-            }
-        };
-        if let Some(id) = request_id {
-            resp.headers_mut().insert("x-request-id", id);
-        }
-        resp
-    }
-
     /// The one rescue step: any failure → its HTTP status with a `google.rpc.Status` JSON body.
     fn rescue(&self, f: Failure) -> Response<Body> {
         let mut resp = Response::new(Body::full(f.status.to_json(Some(&self.pool))));
@@ -200,11 +175,7 @@ impl Lane {
         resp
     }
 
-    async fn call(
-        &self,
-        req: Request<Incoming>,
-        request_id: &mut Option<HeaderValue>,
-    ) -> Result<Response<Body>, Failure> {
+    async fn call(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path();
         let m = self.table.find(&parts.method, path).ok_or_else(|| {
@@ -234,11 +205,10 @@ impl Lane {
         if too_big {
             return Err(Failure::too_large(self.max_body));
         }
-        let mut fwd = self
+        let fwd = self
             .policy
             .to_grpc(&parts.headers)
             .map_err(crate::transcode::Error::from)?;
-        *request_id = Some(ensure_request_id(&mut fwd.headers));
         let (bytes, _) = read_body(body, self.max_body).await?;
         let content_type = parts
             .headers
@@ -583,6 +553,45 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), crate::
     Ok((listener, local))
 }
 
+/// The lane's tower stack, built in one place: `x-request-id` set when absent and echoed on the
+/// answer, one `request{method, route}` span per request around the call, and last the one
+/// rescue layer that turns any [`Failure`] into an HTTP status with a `google.rpc.Status` body.
+pub fn stack(
+    lane: Arc<Lane>,
+) -> impl tower::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let rescuer = Arc::clone(&lane);
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeId))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .map_response(move |r: Result<Response<Body>, Failure>| {
+            r.unwrap_or_else(|f| rescuer.rescue(f))
+        })
+        .service_fn(move |req: Request<Incoming>| {
+            let lane = Arc::clone(&lane);
+            async move {
+                let span = tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    route = %req.uri().path()
+                );
+                let result = lane.call(req).instrument(span.clone()).await;
+                if let Err(f) = &result {
+                    let _g = span.enter();
+                    tracing::info!(code = %f.status.code, http = f.http.as_u16(), message = %f.status.message, "failed");
+                }
+                // The failure is a value here; the rescue layer turns it into an answer.
+                Ok::<_, Infallible>(result)
+            }
+        })
+}
+
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `stop` flips.
 pub async fn run(
     lane: Arc<Lane>,
@@ -591,12 +600,9 @@ pub async fn run(
     grace: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
+    let svc = stack(lane);
     super::serve(listener, stop, grace, move |io, graceful| {
-        let lane = lane.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let lane = lane.clone();
-            async move { Ok::<_, std::convert::Infallible>(lane.handle(req).await) }
-        });
+        let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());
         builder
             .http1()

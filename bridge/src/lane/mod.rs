@@ -115,12 +115,18 @@ pub fn request_id() -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// Adds `x-request-id` to `headers` when absent and returns the value in effect.
-pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
-    headers
-        .entry("x-request-id")
-        .or_insert_with(request_id)
-        .clone()
+/// Makes the `x-request-id` of requests that arrive without one (tower-http's request-id layers
+/// set it on the request, so it travels on, and copy it to the answer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeId;
+
+impl tower_http::request_id::MakeRequestId for MakeId {
+    fn make_request_id<B>(
+        &mut self,
+        _: &http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        Some(tower_http::request_id::RequestId::new(request_id()))
+    }
 }
 
 /// What a lane step failed with: the status for the caller, and for legacy callers the HTTP
