@@ -33,6 +33,11 @@ async fn lane_failures_have_exact_statuses_and_bodies() -> anyhow::Result<()> {
     let check = |r: &e2e::http::Response, status: u16, body: serde_json::Value| {
         ensure!(r.status == status, "want {status}: {}", r.summary());
         ensure!(
+            r.header("x-request-id").is_some_and(|v| v.len() == 32),
+            "failures carry the request id too: {:?}",
+            r.headers
+        );
+        ensure!(
             r.header("content-type") == Some("application/json"),
             "{}",
             r.summary()
