@@ -73,8 +73,9 @@ pub struct EurekaConfig {
     pub eviction_interval: u64,
     /// How long a change stays visible in `apps/delta`, seconds. Default 180.
     pub delta_retention: u64,
-    /// Maximum age of a cached `apps`/`delta`/`vips` payload, seconds; 0 = keep until the registry
-    /// changes. Any change invalidates the cache regardless. Default 30.
+    /// Maximum age of a cached `apps`/`delta`/`vips` payload, seconds (plus one render: while one
+    /// reader re-renders an expired payload the others get the expired one); 0 = keep until the
+    /// registry changes. Any change invalidates the cache regardless. Default 30.
     pub response_cache_ttl: u64,
     /// Answer a heartbeat with 404 when its `lastDirtyTimestamp` is newer than the registry's,
     /// making the client re-register. Default true.

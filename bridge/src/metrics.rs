@@ -100,6 +100,11 @@ pub struct Metrics {
     pub cache_hits: AtomicU64,
     /// Response cache misses (payload generated).
     pub cache_misses: AtomicU64,
+    /// Cache hits that served a body past its TTL while another reader re-rendered it
+    /// (stale-while-revalidate; never a body from before a registry change).
+    pub cache_stale: AtomicU64,
+    /// Readers that waited for another reader's render of the same body (single-flight).
+    pub cache_waits: AtomicU64,
     /// Requests rejected by authentication.
     pub auth_rejections: AtomicU64,
     /// Eureka API requests being handled right now.
@@ -194,6 +199,18 @@ impl Metrics {
             "bridge_eureka_cache_misses_total",
             "Response cache misses.",
             &self.cache_misses,
+        );
+        counter(
+            &mut out,
+            "bridge_eureka_cache_stale_total",
+            "Cache hits served past the TTL while one reader re-renders the body.",
+            &self.cache_stale,
+        );
+        counter(
+            &mut out,
+            "bridge_eureka_cache_waits_total",
+            "Readers that waited for another reader's render of the same body.",
+            &self.cache_waits,
         );
         counter(
             &mut out,

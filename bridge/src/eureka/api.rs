@@ -131,10 +131,10 @@ fn body_response(body: Bytes, format: Format, gzipped: bool) -> Response {
     resp
 }
 
-fn cached(state: &ApiState, headers: &HeaderMap, view: View) -> Response {
+async fn cached(state: &ApiState, headers: &HeaderMap, view: View) -> Response {
     let format = format_of(headers);
     let gzip = wants_gzip(headers);
-    match state.cache.get(&state.registry, &view, format, gzip) {
+    match state.cache.get(&state.registry, &view, format, gzip).await {
         Some(body) => body_response(body, format, gzip),
         None => StatusCode::NOT_FOUND.into_response(),
     }
@@ -158,11 +158,11 @@ fn instance_response(headers: &HeaderMap, i: &Instance, status: StatusCode) -> R
 }
 
 async fn get_apps(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    cached(&s, &headers, View::Full)
+    cached(&s, &headers, View::Full).await
 }
 
 async fn get_delta(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    cached(&s, &headers, View::Delta)
+    cached(&s, &headers, View::Delta).await
 }
 
 async fn get_app(
@@ -170,7 +170,7 @@ async fn get_app(
     Path(app): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    cached(&s, &headers, View::App(app.to_ascii_uppercase()))
+    cached(&s, &headers, View::App(app.to_ascii_uppercase())).await
 }
 
 async fn get_vip(
@@ -178,7 +178,7 @@ async fn get_vip(
     Path(vip): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    cached(&s, &headers, View::Vip(vip))
+    cached(&s, &headers, View::Vip(vip)).await
 }
 
 async fn get_svip(
@@ -186,7 +186,7 @@ async fn get_svip(
     Path(vip): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    cached(&s, &headers, View::Svip(vip))
+    cached(&s, &headers, View::Svip(vip)).await
 }
 
 async fn get_instance(
