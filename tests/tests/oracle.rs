@@ -222,12 +222,12 @@ fn file_name(p: &Path) -> String {
 fn docker_named_keys(docker_err: &str) -> Vec<String> {
     let mut keys = Vec::new();
     for line in docker_err.lines() {
-        if let Some(first) = line.split_whitespace().next() {
-            if first.contains('.') && !first.contains('=') {
-                if let Some(last) = first.rsplit('.').next() {
-                    keys.push(last.to_string());
-                }
-            }
+        if let Some(first) = line.split_whitespace().next()
+            && first.contains('.')
+            && !first.contains('=')
+            && let Some(last) = first.rsplit('.').next()
+        {
+            keys.push(last.to_string());
         }
         if let Some(i) = line.find("Additional property ") {
             let word: String = line[i + "Additional property ".len()..]
