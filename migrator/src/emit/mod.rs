@@ -126,18 +126,18 @@ pub fn refine(ledger: &mut Ledger, findings: &[Finding]) {
             .filter(|e| e.source.path == f.source.path)
         {
             e.status = f.status;
-            e.target.clone_from(&f.target);
-            e.reason.clone_from(&f.reason);
+            e.target = f.target.clone().into();
+            e.reason = f.reason.clone().into();
             hit = true;
         }
         if !hit {
             ledger.entries.push(crate::report::Entry {
                 source: f.source.clone(),
                 service: f.service.clone(),
-                rule: "chart".to_string(),
+                rule: "chart".into(),
                 status: f.status,
-                target: f.target.clone(),
-                reason: f.reason.clone(),
+                target: f.target.clone().into(),
+                reason: f.reason.clone().into(),
             });
         }
     }
@@ -270,7 +270,7 @@ impl<'a> Cx<'a> {
             if i > 0 {
                 text.push_str("---\n");
             }
-            text.push_str(&yaml::to_string(d, true));
+            yaml::write(&mut text, d, true);
         }
         let mode = if secret {
             bundle::MODE_SECRET

@@ -61,32 +61,38 @@ impl Yaml {
 
 /// Writes a document. `template` escapes `{{` in strings so that Helm does not read them.
 pub fn to_string(node: &Yaml, template: bool) -> String {
-    let mut w = Writer {
-        out: String::new(),
-        template,
-    };
+    let mut out = String::new();
+    write(&mut out, node, template);
+    out
+}
+
+/// Appends a document to `out` (what [`to_string`] returns, without a buffer of its own).
+pub fn write(out: &mut String, node: &Yaml, template: bool) {
+    let mut w = Writer { out, template };
     match node {
         Yaml::Map(m) if !m.is_empty() => w.map(m, 0),
         Yaml::Seq(s) if !s.is_empty() => w.seq(s, 0),
         other => {
-            let s = w.scalar(other);
-            w.out.push_str(&s);
+            w.scalar(other);
             w.out.push('\n');
         }
     }
-    w.out
 }
 
-struct Writer {
-    out: String,
+struct Writer<'a> {
+    out: &'a mut String,
     template: bool,
 }
 
-impl Writer {
+impl Writer<'_> {
     fn pad(&mut self, indent: usize) {
-        for _ in 0..indent {
-            self.out.push(' ');
+        const SPACES: &str = "                                                                ";
+        let mut n = indent;
+        while n > SPACES.len() {
+            self.out.push_str(SPACES);
+            n -= SPACES.len();
         }
+        self.out.push_str(&SPACES[..n]);
     }
 
     fn comment(&mut self, text: &str, indent: usize) {
@@ -95,7 +101,9 @@ impl Writer {
             if line.is_empty() {
                 self.out.push_str("#\n");
             } else {
-                let _ = writeln!(self.out, "# {line}");
+                self.out.push_str("# ");
+                self.out.push_str(line);
+                self.out.push('\n');
             }
         }
     }
@@ -115,19 +123,35 @@ impl Writer {
         if let Yaml::Lines(lines) = value {
             for line in lines {
                 self.pad(indent);
-                let line = line
-                    .replace("{I}", &indent.to_string())
-                    .replace("{J}", &(indent + 2).to_string());
-                self.out.push_str(&line);
+                self.line(line, indent);
                 self.out.push('\n');
             }
             return;
         }
         self.pad(indent);
-        let k = self.key(key);
-        self.out.push_str(&k);
+        self.string(key);
         self.out.push(':');
         self.value_after_key(value, indent);
+    }
+
+    /// A template line with `{I}` replaced by `indent` and `{J}` by the children's indent.
+    fn line(&mut self, line: &str, indent: usize) {
+        let mut rest = line;
+        while let Some(at) = rest.find('{') {
+            let (before, from) = rest.split_at(at);
+            self.out.push_str(before);
+            if let Some(after) = from.strip_prefix("{I}") {
+                let _ = write!(self.out, "{indent}");
+                rest = after;
+            } else if let Some(after) = from.strip_prefix("{J}") {
+                let _ = write!(self.out, "{}", indent + 2);
+                rest = after;
+            } else {
+                self.out.push('{');
+                rest = &from[1..];
+            }
+        }
+        self.out.push_str(rest);
     }
 
     /// The value of an entry, after `key:` or `- `.
@@ -152,8 +176,7 @@ impl Writer {
             }
             other => {
                 self.out.push(' ');
-                let s = self.scalar(other);
-                self.out.push_str(&s);
+                self.scalar(other);
                 self.out.push('\n');
             }
         }
@@ -180,8 +203,7 @@ impl Writer {
                             while let Yaml::Doc(_, inner) = v {
                                 v = inner;
                             }
-                            let key = self.key(k);
-                            self.out.push_str(&key);
+                            self.string(k);
                             self.out.push(':');
                             self.value_after_key(v, indent + 2);
                         } else {
@@ -195,39 +217,37 @@ impl Writer {
                 }
                 other => {
                     self.out.push(' ');
-                    let s = self.scalar(other);
-                    self.out.push_str(&s);
+                    self.scalar(other);
                     self.out.push('\n');
                 }
             }
         }
     }
 
-    fn key(&self, key: &str) -> String {
-        self.string(key)
-    }
-
-    fn scalar(&self, node: &Yaml) -> String {
+    fn scalar(&mut self, node: &Yaml) {
         match node {
-            Yaml::Null => "null".to_string(),
-            Yaml::Bool(b) => b.to_string(),
-            Yaml::Int(i) => i.to_string(),
+            Yaml::Null => self.out.push_str("null"),
+            Yaml::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
+            Yaml::Int(i) => {
+                let _ = write!(self.out, "{i}");
+            }
             Yaml::Str(s) => self.string(s),
-            Yaml::Tpl(t) => t.clone(),
-            Yaml::Map(_) => "{}".to_string(),
-            Yaml::Seq(_) => "[]".to_string(),
+            Yaml::Tpl(t) => self.out.push_str(t),
+            Yaml::Map(_) => self.out.push_str("{}"),
+            Yaml::Seq(_) => self.out.push_str("[]"),
             // Only meaningful as entries; as a scalar they degrade to null.
-            Yaml::Block(_) | Yaml::Lines(_) => "null".to_string(),
+            Yaml::Block(_) | Yaml::Lines(_) => self.out.push_str("null"),
             Yaml::Doc(_, inner) => self.scalar(inner),
         }
     }
 
-    fn string(&self, s: &str) -> String {
+    fn string(&mut self, s: &str) {
         let escape_tpl = self.template && s.contains("{{");
         if !escape_tpl && plain_ok(s) {
-            return s.to_string();
+            self.out.push_str(s);
+        } else {
+            push_quoted(self.out, s, self.template);
         }
-        quote(s, self.template)
     }
 }
 
@@ -254,15 +274,21 @@ pub fn plain_ok(s: &str) -> bool {
     }
     // YAML 1.1 booleans and nulls, in any case, plus `.inf`-like words are excluded by the
     // first-character rule.
-    !matches!(
-        s.to_ascii_lowercase().as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "nan" | "inf"
-    )
+    const WORDS: [&str; 11] = [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
+    ];
+    !WORDS.iter().any(|w| s.eq_ignore_ascii_case(w))
 }
 
 /// A double-quoted YAML scalar; with `template`, `{{` is written as a Helm action that prints it.
 pub fn quote(s: &str, template: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s, template);
+    out
+}
+
+/// Appends what [`quote`] returns.
+fn push_quoted(out: &mut String, s: &str, template: bool) {
     out.push('"');
     let mut rest = s;
     while let Some(c) = rest.chars().next() {
@@ -289,7 +315,6 @@ pub fn quote(s: &str, template: bool) -> String {
         rest = &rest[c.len_utf8()..];
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -348,5 +373,13 @@ mod tests {
             to_string(&doc, true),
             "a: 1\nb:\n  - c: d\n    e:\n      - f\n  - g\nh: {}\nr:\n  {{- toYaml .Values.r | nindent 2 }}\nt: {{ .Values.t }}\n# about\n# it\ndoc: true\n"
         );
+    }
+
+    #[test]
+    fn template_lines_get_their_indent() {
+        let line = "{{- include \"x\" . | nindent {I} }} {J} {x} {I";
+        let doc = Yaml::map([("a", Yaml::map([("", Yaml::Lines(vec![line.to_string()]))]))]);
+        let want = format!("a:\n  {}\n", line.replace("{I}", "2").replace("{J}", "4"));
+        assert_eq!(to_string(&doc, true), want);
     }
 }

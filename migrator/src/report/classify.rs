@@ -176,7 +176,20 @@ pub const EXTENSION_KEY: &str = "x-*";
 
 /// The rule for a key pattern.
 pub fn rule(pattern: &str) -> Option<&'static Rule> {
-    TABLE.iter().find(|r| r.key == pattern)
+    // The ledger looks up every key of the stack: index the table once (first rule per key wins,
+    // as a scan would find it).
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Rule>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            let mut index = std::collections::HashMap::with_capacity(TABLE.len());
+            for r in TABLE {
+                index.entry(r.key).or_insert(r);
+            }
+            index
+        })
+        .get(pattern)
+        .copied()
 }
 
 const fn c(status: Status, target: &'static str, reason: &'static str) -> Case {

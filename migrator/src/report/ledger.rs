@@ -1,7 +1,9 @@
 //! The conversion ledger: one entry per key present in the input, with its status, the target it
 //! becomes and the reason, looked up in the classification table ([`crate::report::classify`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
@@ -18,13 +20,88 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     /// The table pattern that classified it (e.g. `services.*.deploy.replicas`).
-    pub rule: String,
+    pub rule: Text,
     /// The status.
     pub status: Status,
     /// What the key becomes.
-    pub target: String,
+    pub target: Text,
     /// Why, and what to do.
-    pub reason: String,
+    pub reason: Text,
+}
+
+/// Text of a ledger entry: borrowed from the classification table (the common case, so a large
+/// ledger does not copy the same sentences thousands of times) or owned. Reads like a `String`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Text(Cow<'static, str>);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Self {
+        Text(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(Cow::Owned(s))
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: the text ledger aligns columns with width specifiers.
+        f.pad(&self.0)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
 }
 
 /// The ledger of a whole stack, in input order.
@@ -122,20 +199,42 @@ impl Ledger {
     ) {
         let rule = classify::rule(&pattern);
         let case = rule.map_or(&classify::UNCLASSIFIED, |r| r.case_for(node));
-        self.entries.push(Entry {
-            source: SourceKey::new(mark.clone(), path.clone()),
-            service: service.clone(),
-            rule: pattern.clone(),
+        let Some(rule) = rule else {
+            self.entries.push(Entry {
+                source: SourceKey::new(mark.clone(), path),
+                service,
+                rule: pattern.into(),
+                status: case.status,
+                target: case.target.into(),
+                reason: case.reason.into(),
+            });
+            return;
+        };
+        // The table's key is the pattern itself.
+        let pattern = rule.key;
+        let descends = matches!(
+            (rule.children, &node.value),
+            (Children::Keys | Children::Names, Value::Map(_))
+                | (Children::Names | Children::Items, Value::Seq(_))
+        );
+        let entry = |path: String, service: Option<String>| Entry {
+            source: SourceKey::new(mark.clone(), path),
+            service,
+            rule: pattern.into(),
             status: case.status,
-            target: case.target.to_string(),
-            reason: case.reason.to_string(),
-        });
-        let Some(rule) = rule else { return };
+            target: case.target.into(),
+            reason: case.reason.into(),
+        };
+        if !descends {
+            self.entries.push(entry(path, service));
+            return;
+        }
+        self.entries.push(entry(path.clone(), service.clone()));
         let svc = service.as_deref();
         match (rule.children, &node.value) {
             (Children::Keys, Value::Map(entries)) => {
                 for e in entries {
-                    self.visit_entry(e, &path, &pattern, svc);
+                    self.visit_entry(e, &path, pattern, svc);
                 }
             }
             (Children::Names, Value::Map(entries)) => {

@@ -4,4 +4,4 @@ pub mod classify;
 pub mod ledger;
 
 pub use classify::Status;
-pub use ledger::{Entry, Ledger};
+pub use ledger::{Entry, Ledger, Text};

@@ -412,3 +412,12 @@ fn every_key_of_the_shared_fixtures_is_in_the_ledger() {
     }
     assert!(checked > 15, "only {checked} fixtures loaded");
 }
+
+#[test]
+fn text_reads_like_a_string() {
+    let t = super::Text::from("ab");
+    assert_eq!(format!("[{t:4}] {t:?}"), "[ab  ] \"ab\"");
+    assert_eq!(t, "ab");
+    assert_eq!(t, String::from("ab"));
+    assert_eq!(super::Text::from(String::from("ab")), t);
+}
