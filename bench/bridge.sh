@@ -53,14 +53,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts "$@" in the background, records its PID, waits (bounded) for its `listening ADDR` line.
+# Starts "$@" in the background, records its PID, waits (bounded) for its `listening ADDR` line
+# and puts ADDR in $addr. Not run in $(…): a subshell would lose the PID and leak the process.
 start() {
   local name=$1; shift
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   for _ in $(seq 1 200); do
     if grep -q '^listening ' "$work/$name.out" 2>/dev/null; then
-      sed -n 's/^listening //p' "$work/$name.out" | head -1
+      addr=$(sed -n 's/^listening //p' "$work/$name.out" | head -1)
       return
     fi
     sleep 0.05
@@ -76,8 +77,8 @@ wait_port() {
   echo "nothing listens on $1" >&2; exit 1
 }
 
-grpc_echo=$(start grpc-echo "$bin/echo_server" --grpc 127.0.0.1:0)
-http_echo=$(start http-echo "$bin/echo_server" --http 127.0.0.1:0)
+start grpc-echo "$bin/echo_server" --grpc 127.0.0.1:0; grpc_echo=$addr
+start http-echo "$bin/echo_server" --http 127.0.0.1:0; http_echo=$addr
 log "tonic echo on $grpc_echo, hyper JSON echo on $http_echo"
 
 nginx_port=$(free_port)
