@@ -31,6 +31,7 @@ use crate::transcode::{frame, headers, reverse};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
+/// One served method: its HTTP call, the legacy app that answers it and its limits.
 #[derive(Debug)]
 struct Target {
     binding: Binding,

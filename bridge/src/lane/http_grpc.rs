@@ -87,9 +87,8 @@ impl Lane {
                 by_host.insert(h.to_ascii_lowercase(), n);
             }
             upstreams.push(Upstream {
-                authority: super::authority(&u.address).ok_or_else(|| Error::UnknownService {
-                    lane: "lanes.http",
-                    service: u.address.clone(),
+                authority: super::authority(&u.address).ok_or_else(|| Error::BadAddress {
+                    address: u.address.clone(),
                 })?,
                 services: u.services.clone(),
                 timeout: u.timeout_ms.map_or(default_timeout, Duration::from_millis),

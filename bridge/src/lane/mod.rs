@@ -49,6 +49,12 @@ pub enum Error {
         #[source]
         cause: crate::transcode::route::RouteError,
     },
+    /// An upstream address is not `host:port`.
+    #[error("lanes.http: upstream address {address:?} is not host:port")]
+    BadAddress {
+        /// The address as configured.
+        address: String,
+    },
     /// A configured service is not in the descriptors.
     #[error("{lane}: service {service} is not in the descriptors")]
     UnknownService {
