@@ -1,4 +1,5 @@
-//! `bridge`: runs the Eureka-compatible registry and the admin listener until SIGTERM/SIGINT.
+//! `bridge`: runs the Eureka-compatible registry, the admin listener and the configured
+//! transcoding lanes until SIGTERM/SIGINT.
 
 use anyhow::Context as _;
 use bridge::config::Config;
@@ -115,7 +116,16 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("bridge: {e:#}");
-            ExitCode::FAILURE
+            // Lanes are built from the config (protos, routes) before any port is bound: a
+            // failure there is a bad config too.
+            let bad_config = e
+                .downcast_ref::<bridge::Error>()
+                .is_some_and(|e| matches!(e, bridge::Error::Lane { .. }));
+            if bad_config {
+                ExitCode::from(EXIT_BAD_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
