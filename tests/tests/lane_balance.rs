@@ -1,6 +1,7 @@
 //! The mesh → legacy lane's instance choice: a tonic client calls the bridge's gRPC facade of
 //! `demo.echo.v1.Echo`, mapped to `GET /v1/echo/{message}` on two legacy instances in the
-//! registry. One answers 503: idempotent calls are retried on the other, and after
+//! registry (`balance: least_requests`; calls one at a time, so its ties go in turn). One answers
+//! 503: idempotent calls are retried on the other, and after
 //! `eject_after` failures in a row the failing instance gets no more calls. The configured HTTP →
 //! gRPC table decides the code of the answer that is left.
 
@@ -78,7 +79,7 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
         "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
          \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
          \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo, retries: 1}}\n\
-         \x20   eject_after: 2\n    http_to_grpc: {{503: RESOURCE_EXHAUSTED}}\n",
+         \x20   eject_after: 2\n    balance: least_requests\n    http_to_grpc: {{503: RESOURCE_EXHAUSTED}}\n",
         proto_dir().display()
     );
     let mut bridge = Bridge::start(&lanes).await?;

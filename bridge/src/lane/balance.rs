@@ -1,5 +1,6 @@
 //! Picking a legacy instance for the gRPC lane: the app's UP instances from the bridge's own
-//! registry, round-robin, with instances that failed too often in a row ejected for a while.
+//! registry, round-robin or fewest calls in flight, with instances that failed too often in a
+//! row ejected for a while.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,35 @@ type Listed = (u64, Arc<Vec<Endpoint>>);
 struct Health {
     failures: u32,
     ejected_until: Option<Instant>,
+    active: usize,
+}
+
+/// How the next instance is chosen among the usable ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// In turn.
+    #[default]
+    RoundRobin,
+    /// The one with the fewest calls in flight (ties in turn): slow instances get less.
+    LeastRequests,
+}
+
+/// A call in flight on an instance; dropping it ends the call for [`Policy::LeastRequests`].
+#[derive(Debug)]
+pub struct Active<'a> {
+    balancer: &'a Balancer,
+    authority: String,
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut h) = self.balancer.health.lock()
+            && let Some(s) = h.get_mut(&self.authority)
+        {
+            s.active = s.active.saturating_sub(1);
+        }
+    }
 }
 
 /// Round-robin over UP instances with outlier ejection.
@@ -39,12 +69,23 @@ pub struct Balancer {
     endpoints: Mutex<HashMap<String, Listed>>,
     eject_after: u32,
     eject_for: Duration,
+    policy: Policy,
 }
 
 impl Balancer {
     /// A balancer over `registry`; `eject_after` consecutive failures eject an instance for
     /// `eject_for`.
     pub fn new(registry: Arc<Registry>, eject_after: u32, eject_for: Duration) -> Self {
+        Self::with_policy(registry, eject_after, eject_for, Policy::RoundRobin)
+    }
+
+    /// [`Balancer::new`] with a choice of [`Policy`].
+    pub fn with_policy(
+        registry: Arc<Registry>,
+        eject_after: u32,
+        eject_for: Duration,
+        policy: Policy,
+    ) -> Self {
         Self {
             registry,
             next: AtomicUsize::new(0),
@@ -52,6 +93,7 @@ impl Balancer {
             endpoints: Mutex::new(HashMap::new()),
             eject_after: eject_after.max(1),
             eject_for,
+            policy,
         }
     }
 
@@ -127,7 +169,34 @@ impl Balancer {
         };
         let pool = if healthy.is_empty() { all } else { healthy };
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        pool.get(n % pool.len()).map(|e| (*e).clone())
+        let chosen: Option<&Endpoint> = match self.policy {
+            Policy::RoundRobin => pool.get(n % pool.len()).copied(),
+            Policy::LeastRequests => {
+                let h = self.health.lock().ok();
+                let active = |e: &Endpoint| {
+                    h.as_ref()
+                        .and_then(|h| h.get(&e.authority).map(|s| s.active))
+                        .unwrap_or(0)
+                };
+                // Scanning from the round-robin position spreads ties (`min_by_key` keeps the
+                // first of equals).
+                (0..pool.len())
+                    .map(|i| pool[(n + i) % pool.len()])
+                    .min_by_key(|e| active(e))
+            }
+        };
+        chosen.cloned()
+    }
+
+    /// Marks a call as started on `authority` until the returned guard is dropped.
+    pub fn begin(&self, authority: &str) -> Active<'_> {
+        if let Ok(mut h) = self.health.lock() {
+            h.entry(authority.to_owned()).or_default().active += 1;
+        }
+        Active {
+            balancer: self,
+            authority: authority.to_owned(),
+        }
     }
 
     /// Records an outcome: a success clears the failure count, a failure (5xx or no connection)
@@ -221,5 +290,29 @@ mod tests {
         // A registry change is seen at once, although endpoints are cached.
         assert!(reg.cancel("LEGACY", "legacy:1002"));
         assert_eq!(b.instances("legacy").len(), 1);
+    }
+
+    #[test]
+    fn least_requests_avoids_busy_instances() {
+        let b = Balancer::with_policy(
+            registry(&[1001, 1002]),
+            5,
+            Duration::from_secs(60),
+            Policy::LeastRequests,
+        );
+        let busy = b.begin("127.0.0.1:1001");
+        for _ in 0..4 {
+            assert_eq!(
+                b.pick("legacy", &[]).map(|e| e.authority).as_deref(),
+                Some("127.0.0.1:1002")
+            );
+        }
+        drop(busy);
+        let picks: Vec<String> = (0..4)
+            .filter_map(|_| b.pick("legacy", &[]))
+            .map(|e| e.authority)
+            .collect();
+        assert!(picks.contains(&"127.0.0.1:1001".to_owned()), "{picks:?}");
+        assert!(picks.contains(&"127.0.0.1:1002".to_owned()), "{picks:?}");
     }
 }

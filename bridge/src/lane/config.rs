@@ -202,6 +202,9 @@ pub struct GrpcLaneConfig {
     /// Idle keep-alive connections kept per legacy instance (HTTP/1.1 carries one call at a
     /// time, so below the concurrency a busy lane would reconnect per call). Default 64.
     pub pool_max_idle: usize,
+    /// How the instance of each call is chosen: `round_robin` or `least_requests` (fewest calls
+    /// in flight from this bridge). Default `round_robin`.
+    pub balance: crate::lane::balance::Policy,
     /// Consecutive 5xx answers or connection failures after which an instance is ejected.
     /// Default 5.
     pub eject_after: u32,
@@ -224,6 +227,7 @@ impl Default for GrpcLaneConfig {
             timeout_ms: 15_000,
             max_concurrent_streams: 256,
             pool_max_idle: 64,
+            balance: crate::lane::balance::Policy::RoundRobin,
             eject_after: 5,
             eject_for_ms: 30_000,
             http_to_grpc: BTreeMap::new(),

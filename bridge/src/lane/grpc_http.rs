@@ -112,10 +112,11 @@ impl Lane {
             .build(connector);
         Ok(Self {
             methods,
-            balancer: Balancer::new(
+            balancer: Balancer::with_policy(
                 registry,
                 c.eject_after,
                 Duration::from_millis(c.eject_for_ms),
+                c.balance,
             ),
             client,
             policy,
@@ -198,6 +199,7 @@ impl Lane {
             let Some(ep) = self.balancer.pick(&m.app, &tried) else {
                 break;
             };
+            let _active = self.balancer.begin(&ep.authority);
             tried.push(ep.authority.clone());
             let uri = format!("http://{}{}", ep.authority, out.path_and_query);
             let mut req = Request::builder()
