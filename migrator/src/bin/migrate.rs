@@ -198,7 +198,7 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
         output.bundle.write(&cli.out, cli.force)?;
     }
     let out_dir = cli.out.display().to_string();
-    Ok(match cli.format {
+    let text = match cli.format {
         Format::Json => {
             // The ledger's own JSON shape, serialised straight from the entries: building a
             // `serde_json::Value` of a large ledger first would double the peak memory.
@@ -254,7 +254,12 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             };
             format!("{head}{}{tail}", ledger.to_text())
         }
-    })
+    };
+    // The process exits next: freeing the chart and the ledger (tens of thousands of
+    // allocations, one by one) would only cost time.
+    std::mem::forget(output);
+    std::mem::forget(ledger);
+    Ok(text)
 }
 
 /// `--format json` output: the ledger's JSON plus where the chart went and its files.
