@@ -54,6 +54,72 @@ fn tpl(path: &str) -> Yaml {
     Yaml::Tpl(format!("{{{{ {path} | quote }}}}"))
 }
 
+/// What differs between a reference to an existing ConfigMap and one to an existing Secret.
+struct Existing {
+    /// `config` or `secret`: the kind in `Cx::refs`, and (plural) the values section.
+    kind: &'static str,
+    /// The Kubernetes kind the values name.
+    object: &'static str,
+    /// What the data key holds.
+    holds: &'static str,
+    /// Where the data lives and what a person must do (the ledger's reason).
+    reason: &'static str,
+}
+
+const EXISTING_CONFIG: Existing = Existing {
+    kind: "config",
+    object: "ConfigMap",
+    holds: "content",
+    reason: "the content lives in the Swarm, not in the stack: create the ConfigMap in the cluster and set its name in values",
+};
+
+const EXISTING_SECRET: Existing = Existing {
+    kind: "secret",
+    object: "Secret",
+    holds: "value",
+    reason: "the value lives in the Swarm, not in the stack: create the Secret in the cluster (or use --secrets external-secrets) and set its name in values",
+};
+
+/// An external Swarm config or secret (its data is not in the stack): a values entry naming the
+/// existing object and the key holding the data, the reference pods use, and a needs-input entry
+/// in the ledger. Returns the values entry.
+fn existing(cx: &mut Cx<'_>, e: &Existing, key: &str, obj: &FileObject) -> (String, Yaml) {
+    let vk = name::values_key(key);
+    let n = swarm_name(key, obj);
+    let (kind, object) = (e.kind, e.object);
+    let entry = Yaml::Doc(
+        format!(
+            "External {kind} `{key}`: the existing {object} and the key holding the {}.",
+            e.holds
+        ),
+        Box::new(Yaml::map([
+            (
+                format!("existing{object}"),
+                Yaml::str(name::dns_label(&n, 253)),
+            ),
+            ("key".to_string(), Yaml::str(name::data_key(&n))),
+        ])),
+    );
+    cx.refs.insert(
+        (kind, key.to_string()),
+        Ref {
+            name: tpl(&format!(".Values.{kind}s.{vk}.existing{object}")),
+            key: tpl(&format!(".Values.{kind}s.{vk}.key")),
+            template: None,
+        },
+    );
+    if let Some(src) = &obj.source {
+        cx.find(
+            src,
+            None,
+            Status::NeedsInput,
+            format!("existing {object} (values {kind}s.{vk}.existing{object})"),
+            e.reason,
+        );
+    }
+    (vk, entry)
+}
+
 /// Generates configs, secrets and volumes and records how pods refer to them.
 pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
     let stack = cx.stack;
@@ -63,36 +129,8 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
             unused(cx, obj.source.as_ref(), "config");
             continue;
         }
-        let vk = name::values_key(key);
         if obj.is_external() || obj.file.is_none() {
-            let n = swarm_name(key, obj);
-            config_values.push((
-                vk.clone(),
-                Yaml::Doc(
-                    format!("External config `{key}`: the existing ConfigMap and the key holding the content."),
-                    Box::new(Yaml::map([
-                        ("existingConfigMap", Yaml::str(name::dns_label(&n, 253))),
-                        ("key", Yaml::str(name::data_key(&n))),
-                    ])),
-                ),
-            ));
-            cx.refs.insert(
-                ("config", key.clone()),
-                Ref {
-                    name: tpl(&format!(".Values.configs.{vk}.existingConfigMap")),
-                    key: tpl(&format!(".Values.configs.{vk}.key")),
-                    template: None,
-                },
-            );
-            if let Some(src) = &obj.source {
-                cx.find(
-                    src,
-                    None,
-                    Status::NeedsInput,
-                    format!("existing ConfigMap (values configs.{vk}.existingConfigMap)"),
-                    "the content lives in the Swarm, not in the stack: create the ConfigMap in the cluster and set its name in values",
-                );
-            }
+            config_values.push(existing(cx, &EXISTING_CONFIG, key, obj));
             continue;
         }
         let file = obj
@@ -235,34 +273,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
             continue;
         }
         if external {
-            let n = swarm_name(key, obj);
-            secret_values.push((
-                vk.clone(),
-                Yaml::Doc(
-                    format!("External secret `{key}`: the existing Secret and the key holding the value."),
-                    Box::new(Yaml::map([
-                        ("existingSecret", Yaml::str(name::dns_label(&n, 253))),
-                        ("key", Yaml::str(name::data_key(&n))),
-                    ])),
-                ),
-            ));
-            cx.refs.insert(
-                ("secret", key.clone()),
-                Ref {
-                    name: tpl(&format!(".Values.secrets.{vk}.existingSecret")),
-                    key: tpl(&format!(".Values.secrets.{vk}.key")),
-                    template: None,
-                },
-            );
-            if let Some(src) = &obj.source {
-                cx.find(
-                    src,
-                    None,
-                    Status::NeedsInput,
-                    format!("existing Secret (values secrets.{vk}.existingSecret)"),
-                    "the value lives in the Swarm, not in the stack: create the Secret in the cluster (or use --secrets external-secrets) and set its name in values",
-                );
-            }
+            secret_values.push(existing(cx, &EXISTING_SECRET, key, obj));
             continue;
         }
         let file = obj
