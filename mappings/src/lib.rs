@@ -138,17 +138,15 @@ impl std::fmt::Display for Verb {
 /// A YAML or type error comes back as [`Error::Syntax`] with the line and column serde-saphyr
 /// reports and the field path; a rule broken afterwards as the matching [`Error`] variant.
 pub fn parse_yaml(yaml: &str) -> Result<MappingFile, Error> {
-    let parsed = serde_saphyr::with_deserializer_from_str(yaml, |de| {
-        Ok(serde_path_to_error::deserialize::<_, MappingFile>(de))
-    });
-    let file = match parsed {
-        Ok(Ok(file)) => file,
-        Ok(Err(e)) => {
-            let path = e.path().to_string();
-            Err(syntax(e.inner(), path))?
-        }
-        Err(e) => Err(syntax(&e, ".".into()))?,
-    };
+    // The closure must fail for serde-saphyr to stop reading; the field path goes out beside it.
+    let mut path = String::from(".");
+    let file = serde_saphyr::with_deserializer_from_str(yaml, |de| {
+        serde_path_to_error::deserialize::<_, MappingFile>(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    })
+    .map_err(|e| syntax(&e, path))?;
     file.validate()?;
     Ok(file)
 }
@@ -156,7 +154,10 @@ pub fn parse_yaml(yaml: &str) -> Result<MappingFile, Error> {
 /// An [`Error::Syntax`] from a serde-saphyr error.
 fn syntax(e: &serde_saphyr::Error, path: String) -> Error {
     let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-    let message = e.without_snippet().to_string();
+    let full = e.without_snippet().to_string();
+    // serde-saphyr appends the position; it is already in the error's own fields.
+    let suffix = format!(" at line {line}, column {column}");
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
     Error::Syntax {
         line,
         column,
