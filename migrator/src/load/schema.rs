@@ -457,6 +457,18 @@ mod tests {
         assert_eq!(w[1].key_path, "services.web.container_name");
     }
 
+    /// The (line, column), key path and message of the Swarm schema error `root` must cause.
+    fn schema_error(root: &Node) -> ((u32, u32), String, String) {
+        match validate(root, Dialect::Swarm) {
+            Err(Error::Schema {
+                mark,
+                key_path,
+                message,
+            }) => ((mark.line, mark.col), key_path, message),
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn schema_errors_point_at_the_key() {
         if !available() {
@@ -468,36 +480,28 @@ mod tests {
             "version: '3.8'\nservices:\n  web:\n    image: a\n    deploy:\n      replicaz: 2\n",
         )
         .expect("parse");
-        let err = validate(&root, Dialect::Swarm).expect_err("invalid");
-        let Error::Schema {
-            mark,
-            key_path,
-            message,
-        } = &err
-        else {
-            panic!("{err}")
-        };
-        assert_eq!((mark.line, mark.col), (6, 7));
-        assert_eq!(key_path, "services.web.deploy.replicaz");
-        assert_eq!(message, "Additional property replicaz is not allowed");
+        assert_eq!(
+            schema_error(&root),
+            (
+                (6, 7),
+                "services.web.deploy.replicaz".to_string(),
+                "Additional property replicaz is not allowed".to_string()
+            )
+        );
 
         let root = parse_str(
             "t.yml",
             "services:\n  web:\n    image: a\n    read_only: \"yes\"\n",
         )
         .expect("parse");
-        let err = validate(&root, Dialect::Swarm).expect_err("type");
-        let Error::Schema {
-            mark,
-            key_path,
-            message,
-        } = &err
-        else {
-            panic!("{err}")
-        };
-        assert_eq!((mark.line, mark.col), (4, 16));
-        assert_eq!(key_path, "services.web.read_only");
-        assert_eq!(message, "must be a boolean");
+        assert_eq!(
+            schema_error(&root),
+            (
+                (4, 16),
+                "services.web.read_only".to_string(),
+                "must be a boolean".to_string()
+            )
+        );
 
         let root = parse_str(
             "d.yml",
