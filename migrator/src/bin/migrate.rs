@@ -171,10 +171,17 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
         env: environment(&cli.env_file)?,
     };
     let loaded = load::load(&opts)?;
-    let stack = Stack::from_loaded(&loaded)?;
-    // The ledger is all that still needs the loaded tree: build it, then free the tree before
-    // the chart is generated (it is the largest structure for big stacks).
-    let mut ledger = Ledger::from_loaded(&loaded);
+    // The model and the ledger only read the loaded tree: build them side by side. Then free the
+    // tree before the chart is generated (it is the largest structure for big stacks).
+    let (stack, mut ledger) = std::thread::scope(|scope| {
+        let ledger = scope.spawn(|| Ledger::from_loaded(&loaded));
+        let stack = Stack::from_loaded(&loaded);
+        let ledger = ledger
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (stack, ledger)
+    });
+    let stack = stack?;
     // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
     let load::Loaded { warnings, root, .. } = loaded;
     drop(root);
@@ -195,8 +202,37 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     drop(stack);
     emit::refine(&mut ledger, &output.findings);
     if !cli.dry_run {
-        output.bundle.write(&cli.out, cli.force)?;
+        // Refuse a non-empty folder before anything is printed.
+        emit::Bundle::check_target(&cli.out, cli.force)?;
     }
+    // The files are written while the ledger is formatted and printed (the file system and the
+    // formatting each take about as long for a large stack). A failed write still fails the run.
+    let text = std::thread::scope(|scope| -> anyhow::Result<String> {
+        let writer =
+            (!cli.dry_run).then(|| scope.spawn(|| output.bundle.write(&cli.out, cli.force)));
+        let text = report(cli, &emit_opts, &warnings, &ledger, &output);
+        if let Some(writer) = writer {
+            writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
+        text
+    })?;
+    // The process exits next: freeing the chart and the ledger (tens of thousands of
+    // allocations, one by one) would only cost time.
+    std::mem::forget(output);
+    std::mem::forget(ledger);
+    Ok(text)
+}
+
+/// The report on stdout: the ledger as JSON (streamed to stdout; returns "") or as text.
+fn report(
+    cli: &Cli,
+    emit_opts: &emit::Options,
+    warnings: &[load::Warning],
+    ledger: &Ledger,
+    output: &emit::Output,
+) -> anyhow::Result<String> {
     let out_dir = cli.out.display().to_string();
     let text = match cli.format {
         Format::Json => {
@@ -231,7 +267,7 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             String::new()
         }
         Format::Text => {
-            for w in &warnings {
+            for w in warnings {
                 eprintln!("warning: {w}");
             }
             let files = output.bundle.files.len();
@@ -255,10 +291,6 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             format!("{head}{}{tail}", ledger.to_text())
         }
     };
-    // The process exits next: freeing the chart and the ledger (tens of thousands of
-    // allocations, one by one) would only cost time.
-    std::mem::forget(output);
-    std::mem::forget(ledger);
     Ok(text)
 }
 

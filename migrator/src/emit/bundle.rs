@@ -106,6 +106,28 @@ impl Bundle {
         )
     }
 
+    /// Whether [`Bundle::write`] may write to `out`: refuses a file, or a non-empty folder
+    /// without `force`. Returns whether `out` exists (`Some(non_empty)`). Callers that print
+    /// results while the bundle is written check this first, so a refusal prints nothing.
+    pub fn check_target(out: &Path, force: bool) -> Result<Option<bool>, Error> {
+        let existing = match std::fs::read_dir(out) {
+            Ok(mut entries) => Some(entries.next().is_some()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::Write {
+                    path: out.to_path_buf(),
+                    source: e,
+                });
+            }
+        };
+        if (existing == Some(true) && !force) || (out.exists() && !out.is_dir()) {
+            return Err(Error::OutputExists {
+                path: out.to_path_buf(),
+            });
+        }
+        Ok(existing)
+    }
+
     /// Writes the bundle to `out`. An existing `out` that is not empty is refused unless `force`;
     /// the files go to a temporary folder next to `out` first and are renamed into place at the
     /// end, so `out` holds either the old content or the complete new one.
@@ -115,21 +137,7 @@ impl Bundle {
             let path = path.to_path_buf();
             move |source| Error::Write { path, source }
         };
-        let existing = match std::fs::read_dir(out) {
-            Ok(mut entries) => Some(entries.next().is_some()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(out)(e)),
-        };
-        if existing == Some(true) && !force {
-            return Err(Error::OutputExists {
-                path: out.to_path_buf(),
-            });
-        }
-        if out.exists() && !out.is_dir() {
-            return Err(Error::OutputExists {
-                path: out.to_path_buf(),
-            });
-        }
+        let existing = Self::check_target(out, force)?;
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

@@ -9,6 +9,7 @@ mod mount;
 mod name;
 mod network;
 mod pod;
+mod render;
 mod store;
 mod workload;
 pub mod yaml;
@@ -108,6 +109,7 @@ pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
         workload::service(&mut cx, svc)?;
     }
     network::policies(&mut cx);
+    cx.finish_templates();
     chart::files(&mut cx);
     Ok(Output {
         bundle: cx.bundle,
@@ -118,27 +120,41 @@ pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
 /// Applies findings to the ledger: the entry with the same key path takes the finding's status,
 /// target and reason; a finding for a key the ledger does not list is appended.
 pub fn refine(ledger: &mut Ledger, findings: &[Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    // Entries by key path: a stack with many services has tens of thousands of entries and can
+    // have thousands of findings, too many for a scan per finding.
+    let mut by_path: std::collections::HashMap<String, Vec<usize>> =
+        std::collections::HashMap::with_capacity(ledger.entries.len());
+    for (i, e) in ledger.entries.iter().enumerate() {
+        by_path.entry(e.source.path.clone()).or_default().push(i);
+    }
     for f in findings {
-        let mut hit = false;
-        for e in ledger
-            .entries
-            .iter_mut()
-            .filter(|e| e.source.path == f.source.path)
-        {
-            e.status = f.status;
-            e.target = f.target.clone().into();
-            e.reason = f.reason.clone().into();
-            hit = true;
-        }
-        if !hit {
-            ledger.entries.push(crate::report::Entry {
-                source: f.source.clone(),
-                service: f.service.clone(),
-                rule: "chart".into(),
-                status: f.status,
-                target: f.target.clone().into(),
-                reason: f.reason.clone().into(),
-            });
+        match by_path.get(&f.source.path) {
+            Some(hits) => {
+                for &i in hits {
+                    let e = &mut ledger.entries[i];
+                    e.status = f.status;
+                    e.target = f.target.clone().into();
+                    e.reason = f.reason.clone().into();
+                }
+            }
+            None => {
+                // A later finding for the same key refines this entry, as for any other.
+                by_path
+                    .entry(f.source.path.clone())
+                    .or_default()
+                    .push(ledger.entries.len());
+                ledger.entries.push(crate::report::Entry {
+                    source: f.source.clone(),
+                    service: f.service.clone(),
+                    rule: "chart".into(),
+                    status: f.status,
+                    target: f.target.clone().into(),
+                    reason: f.reason.clone().into(),
+                });
+            }
         }
     }
 }
@@ -169,6 +185,8 @@ pub(crate) struct Cx<'a> {
     service_keys: BTreeMap<String, String>,
     /// `persistence` values per service (volumes it owns).
     pub persistence: BTreeMap<String, Vec<(String, Yaml)>>,
+    /// The thread that writes templates while the chart is generated.
+    renderer: Option<render::Renderer>,
 }
 
 /// One service's line in NOTES.txt and the chart README.
@@ -197,6 +215,16 @@ impl<'a> Cx<'a> {
             refs: BTreeMap::new(),
             service_keys: BTreeMap::new(),
             persistence: BTreeMap::new(),
+            renderer: render::Renderer::start(),
+        }
+    }
+
+    /// Waits for the template writer and adds what it wrote to the bundle.
+    fn finish_templates(&mut self) {
+        if let Some(r) = self.renderer.take() {
+            for t in r.finish() {
+                self.bundle.add(t.path, t.text, t.mode);
+            }
         }
     }
 
@@ -263,21 +291,28 @@ impl<'a> Cx<'a> {
         });
     }
 
-    /// Adds a template (`templates/<path>`) made of one or more YAML documents.
-    pub fn template(&mut self, path: &str, docs: &[Yaml], secret: bool) {
-        let mut text = String::new();
-        for (i, d) in docs.iter().enumerate() {
-            if i > 0 {
-                text.push_str("---\n");
-            }
-            yaml::write(&mut text, d, true);
-        }
+    /// Adds a template (`templates/<path>`) made of one or more YAML documents. The text is
+    /// written on the renderer thread; pass the documents by value to avoid a copy.
+    pub fn template(&mut self, path: &str, docs: impl Into<Vec<Yaml>>, secret: bool) {
         let mode = if secret {
             bundle::MODE_SECRET
         } else {
             bundle::MODE_FILE
         };
-        self.bundle.add(format!("templates/{path}"), text, mode);
+        let job = render::Job {
+            path: format!("templates/{path}"),
+            docs: docs.into(),
+            mode,
+        };
+        let job = match &self.renderer {
+            Some(r) => match r.submit(job) {
+                Ok(()) => return,
+                Err(job) => job,
+            },
+            None => job,
+        };
+        self.bundle
+            .add(job.path, render::render(&job.docs), job.mode);
     }
 
     /// The helper prefix (`<chart>.`) used in `include`.

@@ -68,7 +68,7 @@ pub(crate) fn policies(cx: &mut Cx<'_>) {
         ]);
         cx.template(
             &format!("networks/{name}-networkpolicy.yaml"),
-            &[doc],
+            vec![doc],
             false,
         );
     }

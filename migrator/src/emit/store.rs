@@ -165,7 +165,7 @@ pub(crate) fn stack_objects(cx: &mut Cx<'_>) -> Result<(), Error> {
             ("metadata", meta),
             (field, Yaml::Map(vec![(data_key.clone(), value)])),
         ]);
-        cx.template(&format!("configs/{cm}-configmap.yaml"), &[doc], false);
+        cx.template(&format!("configs/{cm}-configmap.yaml"), vec![doc], false);
         cx.refs.insert(
             ("config", key.clone()),
             Ref {
@@ -250,7 +250,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
             ]);
             cx.template(
                 &format!("secrets/{secret}-externalsecret.yaml"),
-                &[doc],
+                vec![doc],
                 false,
             );
             cx.refs.insert(
@@ -298,7 +298,7 @@ fn secrets(cx: &mut Cx<'_>) -> Result<(), Error> {
             ("data", Yaml::Map(vec![(data_key.clone(), Yaml::Str(b64))])),
         ]);
         // The template holds the value: owner-only mode, never listed with its content.
-        cx.template(&format!("secrets/{secret}-secret.yaml"), &[doc], true);
+        cx.template(&format!("secrets/{secret}-secret.yaml"), vec![doc], true);
         cx.refs.insert(
             ("secret", key.clone()),
             Ref {
@@ -439,7 +439,7 @@ fn volumes(cx: &mut Cx<'_>) {
                 ]),
             ),
         ]);
-        cx.template(&format!("volumes/{pvc}-pvc.yaml"), &[doc], false);
+        cx.template(&format!("volumes/{pvc}-pvc.yaml"), vec![doc], false);
         cx.refs.insert(
             ("volume", key.clone()),
             Ref {

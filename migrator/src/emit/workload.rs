@@ -218,7 +218,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         cx.networks.insert(net, label.clone());
         network_labels.push(label);
     }
-    let pod = pod::build(cx, svc, &key, &name, &network_labels, restart);
+    let mut pod = pod::build(cx, svc, &key, &name, &network_labels, restart);
     let deploy = svc.deploy.as_ref();
     let replicas = deploy
         .and_then(|d| d.replicas.as_ref())
@@ -336,14 +336,18 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     ]);
     cx.template(
         &format!("{name}-{}.yaml", kind_str.to_ascii_lowercase()),
-        &[workload],
+        vec![workload],
         false,
     );
     for (path, bytes) in pod.files {
         cx.bundle.add(path, bytes, crate::emit::bundle::MODE_FILE);
     }
     if !pod.configmaps.is_empty() {
-        cx.template(&format!("{name}-configmap.yaml"), &pod.configmaps, false);
+        cx.template(
+            &format!("{name}-configmap.yaml"),
+            std::mem::take(&mut pod.configmaps),
+            false,
+        );
     }
 
     // ── Service ──
@@ -355,7 +359,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         values.push(("service".into(), svc_values));
         let mut docs = vec![object];
         docs.extend(aliases(cx, svc, &name, &key, dnsrr || pod.ports.is_empty()));
-        cx.template(&format!("{name}-service.yaml"), &docs, false);
+        cx.template(&format!("{name}-service.yaml"), docs, false);
     }
     let published: Vec<&PortSpec> = pod.ports.iter().filter(|p| p.published).collect();
     if !published.is_empty() && !network_labels.is_empty() {
@@ -396,7 +400,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
                 ]),
             ),
         ]);
-        cx.template(&format!("{name}-networkpolicy.yaml"), &[policy], false);
+        cx.template(&format!("{name}-networkpolicy.yaml"), vec![policy], false);
     }
 
     let image = svc

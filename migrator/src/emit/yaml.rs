@@ -254,22 +254,28 @@ impl Writer<'_> {
 /// Whether `s` can be written as a plain scalar and still read back as this exact string by
 /// YAML 1.1 (Go's yaml.v2, used by Helm and kubectl) and YAML 1.2 readers.
 pub fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    // One pass over the bytes (this runs for every key and string of every template).
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else {
         return false;
     };
-    if !(first.is_ascii_alphabetic() || first == '_' || first == '/') {
+    if !(first.is_ascii_alphabetic() || first == b'_' || first == b'/') {
         return false;
     }
-    if s.ends_with(':') || s.contains(": ") || s.contains(" #") {
-        return false;
+    let mut prev = 0u8;
+    for &c in b {
+        let allowed = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b'/' | b'.' | b'-' | b':' | b'@' | b'+' | b'=' | b' '
+            );
+        // `: ` starts a mapping value and ` #` a comment.
+        if !allowed || (prev == b':' && c == b' ') || (prev == b' ' && c == b'#') {
+            return false;
+        }
+        prev = c;
     }
-    if !s.chars().all(|c| {
-        c.is_ascii_alphanumeric()
-            || matches!(c, '_' | '/' | '.' | '-' | ':' | '@' | '+' | '=' | ' ')
-    }) {
-        return false;
-    }
-    if s.ends_with(' ') {
+    if prev == b':' || prev == b' ' {
         return false;
     }
     // YAML 1.1 booleans and nulls, in any case, plus `.inf`-like words are excluded by the
@@ -277,7 +283,7 @@ pub fn plain_ok(s: &str) -> bool {
     const WORDS: [&str; 11] = [
         "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
     ];
-    !WORDS.iter().any(|w| s.eq_ignore_ascii_case(w))
+    b.len() > 5 || !WORDS.iter().any(|w| s.eq_ignore_ascii_case(w))
 }
 
 /// A double-quoted YAML scalar; with `template`, `{{` is written as a Helm action that prints it.
@@ -338,6 +344,52 @@ mod tests {
             "a b",
         ] {
             assert_eq!(to_string(&Yaml::str(s), false), format!("{s}\n"));
+        }
+    }
+
+    /// The one-pass check against the rules written out one by one (the earlier implementation).
+    #[test]
+    fn plain_ok_matches_the_rules_spelled_out() {
+        fn reference(s: &str) -> bool {
+            let Some(first) = s.chars().next() else {
+                return false;
+            };
+            if !(first.is_ascii_alphabetic() || first == '_' || first == '/') {
+                return false;
+            }
+            if s.ends_with(':') || s.contains(": ") || s.contains(" #") || s.ends_with(' ') {
+                return false;
+            }
+            let chars_ok = s.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '_' | '/' | '.' | '-' | ':' | '@' | '+' | '=' | ' ')
+            });
+            let words = [
+                "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
+            ];
+            chars_ok && !words.iter().any(|w| s.eq_ignore_ascii_case(w))
+        }
+        // Every string of up to three characters over an alphabet holding each class of byte
+        // the rules treat differently, plus longer words.
+        let alphabet = [
+            "a", "Y", "1", "_", "/", ":", " ", "#", "-", "\"", "é", "{", "n", "o",
+        ];
+        let mut cases: Vec<String> = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = cases
+                .iter()
+                .flat_map(|c| alphabet.iter().map(move |a| format!("{c}{a}")))
+                .collect();
+            cases.extend(longer);
+        }
+        cases.extend(
+            [
+                "NULL", "False", "inf", "nan", "Off", "yes", "truex", "a: b", "a:b", "x #y", "ab:",
+            ]
+            .map(String::from),
+        );
+        for c in &cases {
+            assert_eq!(plain_ok(c), reference(c), "{c:?}");
         }
     }
 

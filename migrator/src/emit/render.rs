@@ -1,0 +1,107 @@
+//! Turns template documents into text on a second thread while the rest of the chart is
+//! generated: writing the YAML of every Deployment, Service and ConfigMap (and freeing the trees)
+//! is a third of the chart's work for a large stack, and it needs nothing but the documents.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::emit::yaml::{self, Yaml};
+
+/// Templates queued before the generator waits for the writer: bounds the memory held by trees
+/// not yet written when the writer thread falls behind.
+const QUEUE: usize = 64;
+
+/// One template to write: its bundle path, its documents and its file mode.
+pub(crate) struct Job {
+    pub path: String,
+    pub docs: Vec<Yaml>,
+    pub mode: u32,
+}
+
+/// A written template.
+pub(crate) struct Rendered {
+    pub path: String,
+    pub text: String,
+    pub mode: u32,
+}
+
+/// The writer thread, or none when a thread cannot be started (then templates are written on the
+/// caller's thread; the output is the same).
+pub(crate) struct Renderer {
+    tx: SyncSender<Job>,
+    handle: JoinHandle<Vec<Rendered>>,
+}
+
+impl Renderer {
+    /// Starts the writer thread.
+    pub fn start() -> Option<Self> {
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("emit-render".into())
+            .spawn(move || work(&rx))
+            .ok()?;
+        Some(Self { tx, handle })
+    }
+
+    /// Queues a template; gives it back if the writer thread is gone.
+    pub fn submit(&self, job: Job) -> Result<(), Job> {
+        self.tx.send(job).map_err(|e| e.0)
+    }
+
+    /// Waits for every queued template and returns them in the order they were submitted.
+    pub fn finish(self) -> Vec<Rendered> {
+        drop(self.tx);
+        match self.handle.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+fn work(rx: &Receiver<Job>) -> Vec<Rendered> {
+    rx.iter()
+        .map(|job| Rendered {
+            text: render(&job.docs),
+            path: job.path,
+            mode: job.mode,
+        })
+        .collect()
+}
+
+/// The text of a template made of one or more YAML documents.
+pub(crate) fn render(docs: &[Yaml]) -> String {
+    let mut text = String::new();
+    for (i, d) in docs.iter().enumerate() {
+        if i > 0 {
+            text.push_str("---\n");
+        }
+        yaml::write(&mut text, d, true);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_writes_what_the_caller_would_in_order() {
+        let docs = |i: i64| vec![Yaml::map([("a", Yaml::Int(i))]), Yaml::str("b")];
+        let r = Renderer::start().expect("thread");
+        for i in 0..200 {
+            let job = Job {
+                path: format!("t{i}.yaml"),
+                docs: docs(i),
+                mode: 0o644,
+            };
+            assert!(r.submit(job).is_ok());
+        }
+        let done = r.finish();
+        assert_eq!(done.len(), 200);
+        for (i, d) in (0..).zip(&done) {
+            assert_eq!(d.path, format!("t{i}.yaml"));
+            assert_eq!(d.text, render(&docs(i)));
+            assert_eq!(d.text, format!("a: {i}\n---\nb\n"));
+        }
+    }
+}
