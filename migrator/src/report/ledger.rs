@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -293,35 +294,36 @@ impl Ledger {
     /// the counts by status. Columns are aligned; the reason is last so long reasons do not push
     /// the other columns.
     pub fn to_text(&self) -> String {
+        // Groups by service in order of first appearance (an index: a large stack has
+        // thousands of services and tens of thousands of entries).
         let mut groups: Vec<(Option<&str>, Vec<&Entry>)> = Vec::new();
+        let mut group_of: std::collections::HashMap<Option<&str>, usize> =
+            std::collections::HashMap::new();
         for e in &self.entries {
             let key = e.service.as_deref();
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, list)) => list.push(e),
-                None => groups.push((key, vec![e])),
-            }
+            let i = *group_of.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].1.push(e);
         }
         // Stack-level keys (version, networks, …) first, services after, in input order.
         groups.sort_by_key(|(k, _)| k.is_some());
-        let local = |e: &Entry| -> String {
+        // The key path without the `services.<name>` prefix, or `(service)` for the service.
+        fn local(e: &Entry) -> &str {
             match &e.service {
                 Some(s) => {
-                    let prefix = format!("services.{s}");
-                    let rest = e
-                        .source
-                        .path
-                        .strip_prefix(&prefix)
-                        .unwrap_or(&e.source.path);
+                    let path = e.source.path.as_str();
+                    let rest = path
+                        .strip_prefix("services.")
+                        .and_then(|r| r.strip_prefix(s.as_str()))
+                        .unwrap_or(path);
                     let rest = rest.strip_prefix('.').unwrap_or(rest);
-                    if rest.is_empty() {
-                        "(service)".to_string()
-                    } else {
-                        rest.to_string()
-                    }
+                    if rest.is_empty() { "(service)" } else { rest }
                 }
-                None => e.source.path.clone(),
+                None => &e.source.path,
             }
-        };
+        }
         let key_w = self
             .entries
             .iter()
@@ -341,13 +343,20 @@ impl Ledger {
             .unwrap_or(0)
             .min(48);
         let mut out = String::new();
+        let mut line = String::new();
         for (service, entries) in groups {
             match service {
-                Some(s) => out.push_str(&format!("service {s}\n")),
+                Some(s) => {
+                    out.push_str("service ");
+                    out.push_str(s);
+                    out.push('\n');
+                }
                 None => out.push_str("stack\n"),
             }
             for e in entries {
-                let line = format!(
+                line.clear();
+                let _ = write!(
+                    line,
                     "  {:key_w$}  {:status_w$}  {:target_w$}  {}",
                     local(e),
                     e.status.as_str(),
