@@ -31,12 +31,12 @@ PY
 
 rows=()
 for f in syntax schema unknown-secret missing-file required-var alias-bomb huge; do
-  read -r wall rss code < <(python3 "$root/bench/measure.py" "$runs" -- "$bin" -o "$work/out-$f" "$f.yml")
+  read -r wall rss code _ < <(python3 "$root/bench/measure.py" "$runs" -- "$bin" -o "$work/out-$f" "$f.yml")
   [ "$code" = 1 ] || { echo "$f.yml: expected exit 1, got $code" >&2; exit 1; }
   [ ! -e "$work/out-$f" ] || { echo "$f.yml: output was written" >&2; exit 1; }
   rows+=("$f $wall $rss")
 done
-read -r bwall brss bcode < <(python3 "$root/bench/measure.py" "$runs" -- "$bin" --dry-run "$root/examples/stacks/shop/docker-stack.yml")
+read -r bwall brss bcode _ < <(python3 "$root/bench/measure.py" "$runs" -- "$bin" --dry-run "$root/examples/stacks/shop/docker-stack.yml")
 [ "$bcode" = 0 ] || { echo "baseline failed (exit $bcode)" >&2; exit 1; }
 
 python3 - "$runs" "$bwall" "$brss" "${rows[@]}" <<'PY'
