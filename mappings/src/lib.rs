@@ -292,7 +292,8 @@ impl MappingFile {
                     field: "swarm_name",
                 });
             }
-            if !seen_left.insert(o.swarm_name.as_str()) || seen_swarm.contains(o.swarm_name.as_str())
+            if !seen_left.insert(o.swarm_name.as_str())
+                || seen_swarm.contains(o.swarm_name.as_str())
             {
                 return Err(Error::Duplicate {
                     at,
@@ -306,7 +307,9 @@ impl MappingFile {
                         at: format!("{at}.endpoints[{j}]"),
                         field: "endpoint",
                         value: e.clone(),
-                        reason: reason.replace(&format!("'{e}' "), "").replace(&format!("'{e}': "), ""),
+                        reason: reason
+                            .replace(&format!("'{e}' "), "")
+                            .replace(&format!("'{e}': "), ""),
                     });
                 }
             }
@@ -473,7 +476,11 @@ mod tests {
             services: vec![svc("vote", "vote")],
             on_swarm: vec![OnSwarm {
                 swarm_name: "redis".into(),
-                endpoints: vec!["10.0.0.5:6379".into(), "[fd00::1]:6379".into(), "db.lan:1".into()],
+                endpoints: vec![
+                    "10.0.0.5:6379".into(),
+                    "[fd00::1]:6379".into(),
+                    "db.lan:1".into(),
+                ],
             }],
             ..Default::default()
         };
@@ -501,7 +508,10 @@ mod tests {
                 ..Default::default()
             };
             let err = f.validate().expect_err(endpoint).to_string();
-            assert!(err.starts_with("on_swarm[0].endpoints[0].endpoint:"), "{err}");
+            assert!(
+                err.starts_with("on_swarm[0].endpoints[0].endpoint:"),
+                "{err}"
+            );
             assert!(err.contains(reason), "{endpoint}: {err}");
         }
         let both = MappingFile {
