@@ -203,8 +203,8 @@ mod tests {
     #[test]
     fn environment_values_that_name_a_host() {
         for (key, value, hit) in [
-            ("REDIS", "redis", true),
-            ("CACHE", "redis:6379", true),
+            ("CACHE", "db", true),
+            ("CACHE", "db:6379", true),
             ("DATABASE_URL", "postgres://u:p@db:5432/votes", true),
             ("BACKEND", "http://db/api", true),
             ("DB_HOST", "db", true),

@@ -292,7 +292,7 @@ mod tests {
         for (ext, path, what) in [
             (
                 serde_json::json!({"timeot": "1s"}),
-                "services.web.x-istio",
+                "services.web.x-istio.timeot",
                 "unknown field",
             ),
             (

@@ -213,7 +213,7 @@ pub(crate) fn parse(labels: &StringMap, ports: &[u32]) -> Routing {
                 "Traefik's transport to the backend; Istio's sidecars manage the connection".into(),
             ),
             None => {
-                v1.insert(rest.to_string(), *v);
+                v1.insert(rest.to_ascii_lowercase(), *v);
             }
         }
     }
@@ -885,6 +885,7 @@ fn lex(rule: &str) -> Result<Vec<Tok>, String> {
                             args.push(rule[start..start + end].to_string());
                             i = start + end + 1;
                         }
+                        None => return Err(format!("unterminated argument list of {name}")),
                         _ => {
                             return Err(format!("arguments of {name} must be quoted with ` or \""));
                         }
@@ -1047,7 +1048,7 @@ mod tests {
                         SourceKey::new(
                             Mark {
                                 file: "s.yml".into(),
-                                line: i + 1,
+                                line: u32::try_from(i + 1).unwrap_or(0),
                                 col: 1,
                             },
                             format!("services.web.deploy.labels.{k}"),
@@ -1359,9 +1360,13 @@ mod tests {
         );
         assert!(r.routers.is_empty());
         assert!(
-            note(&r, "traefik.http.routers.a.rule")
-                .reason
-                .contains("no destination port")
+            r.notes
+                .iter()
+                .any(|n| n.source.path.ends_with("routers.a.rule")
+                    && n.status == Status::NeedsInput
+                    && n.reason.contains("no destination port")),
+            "{:?}",
+            r.notes
         );
         assert!(
             note(&r, "traefik.http.routers.b.entrypoints")
