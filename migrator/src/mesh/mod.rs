@@ -84,6 +84,16 @@ pub fn chart(
         mapping: opts.istio || sel.is_partial(),
         extensions,
         legacy: if opts.istio { legacy } else { Vec::new() },
+        stateful: stack
+            .services
+            .values()
+            .filter(|s| {
+                s.volumes
+                    .iter()
+                    .any(|m| m.kind == crate::model::service::MountKind::Volume)
+            })
+            .map(|s| s.name.clone())
+            .collect(),
     };
     let output = if sel.is_partial() {
         emit::chart_with(&select::moved_stack(stack, &sel), emit_opts, &plan)?
@@ -181,9 +191,11 @@ fn account(
     if !plan.istio {
         for n in stack.networks.values() {
             if let Some(e) = n.driver_opts.get("encrypted") {
+                // The table classifies `driver_opts` as a whole (it holds `encrypted`).
+                let opts = e.source.path.rsplit_once('.').map_or("", |(p, _)| p);
                 refine_path(
                     ledger,
-                    &e.source.path,
+                    opts,
                     Status::Dropped,
                     "-",
                     "PeerAuthentication STRICT is generated with --istio (or --mesh istio); without it the pod traffic is not encrypted",
@@ -207,8 +219,68 @@ fn account(
             }
         }
     }
+    if plan.istio && !plan.lanes.is_empty() {
+        for name in plan.stateful.iter().filter(|n| sel.moved.contains(*n)) {
+            if let Some(src) = stack.services.get(name).and_then(|s| s.source.clone()) {
+                add(
+                    ledger,
+                    src,
+                    name,
+                    Status::Approximated,
+                    "no lanes".into(),
+                    "--lanes skips a service that keeps state in named volumes (a lane copy would share them); give it x-istio.lanes to have lanes anyway".into(),
+                );
+            }
+        }
+    }
     if !sel.is_partial() {
         return;
+    }
+    // Networks and volumes that only services left on Swarm use stay there with them.
+    for (net, n) in &stack.networks {
+        let users: Vec<&String> = stack
+            .services
+            .iter()
+            .filter(|(_, s)| s.networks.contains_key(net))
+            .map(|(k, _)| k)
+            .collect();
+        if let Some(src) = &n.source
+            && !users.is_empty()
+            && users.iter().all(|u| sel.left.contains(*u))
+        {
+            refine_path(
+                ledger,
+                &src.path,
+                Status::Dropped,
+                "stays on Swarm",
+                "only services left on Swarm use this network",
+            );
+        }
+    }
+    for (vol, v) in &stack.volumes {
+        let users: Vec<&String> = stack
+            .services
+            .iter()
+            .filter(|(_, s)| {
+                s.volumes.iter().any(|m| {
+                    m.kind == crate::model::service::MountKind::Volume
+                        && m.source.as_deref() == Some(vol.as_str())
+                })
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if let Some(src) = &v.source
+            && !users.is_empty()
+            && users.iter().all(|u| sel.left.contains(*u))
+        {
+            refine_path(
+                ledger,
+                &src.path,
+                Status::Dropped,
+                "stays on Swarm",
+                "only services left on Swarm use this volume; its data stays there",
+            );
+        }
     }
     // Keys of services that stay on Swarm are not converted: one entry per service says so.
     ledger

@@ -111,6 +111,9 @@ pub struct Plan {
     pub extensions: BTreeMap<String, Extension>,
     /// Services left on Swarm that get a ServiceEntry.
     pub legacy: Vec<Legacy>,
+    /// Services that keep state in named volumes: `--lanes` skips them (a lane copy would share
+    /// the volume); their own `x-istio.lanes` still apply.
+    pub stateful: std::collections::BTreeSet<String>,
 }
 
 impl Plan {
@@ -125,7 +128,12 @@ impl Plan {
             .get(service)
             .map(|e| e.lanes.as_slice())
             .unwrap_or(&[]);
-        for l in self.lanes.iter().chain(own) {
+        let global: &[String] = if self.stateful.contains(service) {
+            &[]
+        } else {
+            &self.lanes
+        };
+        for l in global.iter().chain(own) {
             if !out.contains(l) {
                 out.push(l.clone());
             }
@@ -233,18 +241,13 @@ fn service(cx: &mut Cx<'_>, svc: &Service) -> Option<Yaml> {
     if let Some(vs) = virtualservice::mesh(cx, svc, &name, &ext) {
         docs.push(vs);
     }
-    if !ports.is_empty() {
-        docs.push(destinationrule::object(
-            cx,
-            svc,
-            &name,
-            &ext,
-            routing.sticky.as_ref(),
-        ));
-    }
-    if docs.is_empty() {
-        return None;
-    }
+    docs.push(destinationrule::object(
+        cx,
+        svc,
+        &name,
+        &ext,
+        routing.sticky.as_ref(),
+    ));
     template(cx, &format!("istio/{name}.yaml"), &docs);
     ext.fault.as_ref().map(|f| {
         Yaml::map([(

@@ -109,9 +109,21 @@ pub(crate) fn ingress(
         }
         let mut extras = Vec::new();
         if let Some(p) = &r.strip {
-            // Istio replaces the matched prefix; `/api/x` with prefix `/api` becomes `/x`.
-            let _ = p;
-            extras.push(("rewrite".to_string(), Yaml::map([("uri", Yaml::str("/"))])));
+            // `rewrite.uri: /` would turn `/api/x` into `//x`; a regex rewrite strips the prefix
+            // and one slash after it, and keeps the path absolute, as Traefik's stripprefix does.
+            extras.push((
+                "rewrite".to_string(),
+                Yaml::map([(
+                    "uriRegexRewrite",
+                    Yaml::map([
+                        (
+                            "match",
+                            Yaml::str(format!("^{}/?", regex_escape(p.trim_end_matches('/')))),
+                        ),
+                        ("rewrite", Yaml::str("/")),
+                    ]),
+                )]),
+            ));
         }
         let mut headers = Vec::new();
         if !r.request_headers.is_empty() {
@@ -164,6 +176,18 @@ pub(crate) fn mesh(cx: &mut Cx<'_>, svc: &Service, name: &str, ext: &Extension) 
         Some(name),
         spec,
     ))
+}
+
+/// `text` as an RE2 literal.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn set_map(h: &[(String, String)]) -> Yaml {
