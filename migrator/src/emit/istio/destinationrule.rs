@@ -79,7 +79,7 @@ pub(crate) fn object(
     if !policy.is_empty() {
         spec.push(("trafficPolicy".into(), Yaml::Map(policy)));
     }
-    let lanes = cx.plan.lanes_of(&svc.name);
+    let lanes = crate::emit::istio::lanes_for(cx, &svc.name);
     if !lanes.is_empty() {
         let subset = |l: &str| {
             Yaml::map([

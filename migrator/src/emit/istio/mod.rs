@@ -167,6 +167,19 @@ pub fn lane_ok(l: &str) -> bool {
         && !l.ends_with('-')
 }
 
+/// The lanes of a service that became a Deployment (only Deployments get lane copies).
+pub(crate) fn lanes_for(cx: &Cx<'_>, service: &str) -> Vec<String> {
+    let deployment = cx
+        .summary
+        .iter()
+        .any(|s| s.service == service && s.kind == "Deployment");
+    if deployment {
+        cx.plan.lanes_of(service)
+    } else {
+        Vec::new()
+    }
+}
+
 /// A service's container ports, from the chart summary (`80/TCP`).
 pub(crate) fn tcp_ports(cx: &Cx<'_>, service: &str) -> Vec<u32> {
     cx.summary

@@ -157,7 +157,7 @@ pub(crate) fn ingress(
 
 /// The in-mesh VirtualService: only when the service has lanes or `x-istio` resilience settings.
 pub(crate) fn mesh(cx: &mut Cx<'_>, svc: &Service, name: &str, ext: &Extension) -> Option<Yaml> {
-    let lanes = cx.plan.lanes_of(&svc.name);
+    let lanes = crate::emit::istio::lanes_for(cx, &svc.name);
     if lanes.is_empty() && ext.timeout.is_none() && ext.retries.is_none() && ext.fault.is_none() {
         return None;
     }
@@ -260,7 +260,7 @@ fn routes(
     port: Option<u32>,
     extras: &[(String, Yaml)],
 ) -> Vec<Yaml> {
-    let lanes = cx.plan.lanes_of(&svc.name);
+    let lanes = crate::emit::istio::lanes_for(cx, &svc.name);
     let header = cx.plan.lane_header_of(&svc.name);
     let dest = |subset: Option<&str>| {
         let mut d = vec![("host".to_string(), Yaml::str(host))];
