@@ -267,7 +267,48 @@ fn check(chart: &Path, label: &str, crds: &Crds) -> Option<Vec<serde_json::Value
         istio += 1;
     }
     assert!(istio > 0, "{label}: no Istio object rendered");
+    if let Some(report) = node_validate(&file) {
+        assert_eq!(
+            report["errors"],
+            serde_json::json!([]),
+            "{label}: @kubernetes-models/istio"
+        );
+        assert_eq!(
+            report["validated"], istio,
+            "{label}: every Istio object validated by node"
+        );
+    }
     Some(objects)
+}
+
+/// The second opinion: `tests/node/istio_validate.js` (@kubernetes-models/istio, ajv). None when
+/// node or the node modules are missing outside `tests/run`.
+fn node_validate(file: &Path) -> Option<serde_json::Value> {
+    let node = tool("node")?;
+    let dir = repo().join("tests/node");
+    if !dir.join("node_modules/@kubernetes-models/istio").is_dir() {
+        assert!(
+            std::env::var_os("MESHMOVE_TESTS_RUN").is_none(),
+            "tests/node/node_modules is missing although tests/run installs it"
+        );
+        println!("skipping the @kubernetes-models/istio check: run `npm ci` in tests/node");
+        return None;
+    }
+    let out = Command::new(node)
+        .arg("istio_validate.js")
+        .arg(file)
+        .current_dir(&dir)
+        .output()
+        .expect("run node");
+    let line = text(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("istio_validate.js: {e}: {line} {}", text(&out.stderr)));
+    assert_eq!(
+        out.status.success(),
+        report["errors"] == serde_json::json!([]),
+        "exit status follows the errors"
+    );
+    Some(report)
 }
 
 fn find<'a>(objs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
@@ -356,7 +397,25 @@ fn every_istio_object_validates_against_its_crd_and_the_charts_pass_helm() {
             kinds.insert(o["kind"].as_str().unwrap_or_default().to_string());
         }
         match *label {
-            "shop-all" => shop_routes(&objects),
+            "shop-all" => {
+                shop_routes(&objects);
+                // The node check is not vacuous either.
+                let rendered =
+                    std::fs::read_to_string(out.with_extension("rendered.yaml")).expect("rendered");
+                assert!(rendered.contains("redirectCode: 301"));
+                let bad = dir.path().join("bad.yaml");
+                std::fs::write(
+                    &bad,
+                    rendered.replace("redirectCode: 301", "redirectCode: \"permanent\""),
+                )
+                .expect("write");
+                if let Some(report) = node_validate(&bad) {
+                    assert!(
+                        report["errors"].to_string().contains("redirectCode"),
+                        "{report}"
+                    );
+                }
+            }
             "voting-ingress" => {
                 let gw = find(&objects, "Gateway", "vote-gateway");
                 assert_eq!(gw["spec"]["servers"][0]["port"]["number"], 8080);

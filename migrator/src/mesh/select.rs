@@ -128,6 +128,10 @@ pub fn names_host(key: &str, value: &str, service: &str) -> bool {
 /// Every reference that crosses the boundary, in both directions, in service order.
 pub fn edges(stack: &Stack, sel: &Selection) -> Vec<Edge> {
     let mut out = Vec::new();
+    // Without a boundary there is nothing to find (and large stacks pay nothing for it).
+    if !sel.is_partial() {
+        return out;
+    }
     let crosses = |a: &str, b: &str| {
         a != b && stack.services.contains_key(b) && (sel.moved.contains(a) != sel.moved.contains(b))
     };

@@ -70,10 +70,10 @@ pub(crate) fn object(
             policy.push(("connectionPool".into(), Yaml::Map(pool)));
         }
     }
-    if cx.plan.outlier || ext.outlier_detection == Some(true) {
-        if let Some(o) = outlier(cx, svc) {
-            policy.push(("outlierDetection".into(), o));
-        }
+    if (cx.plan.outlier || ext.outlier_detection == Some(true))
+        && let Some(o) = outlier(cx, svc)
+    {
+        policy.push(("outlierDetection".into(), o));
     }
     let mut spec = vec![("host".to_string(), Yaml::str(name))];
     if !policy.is_empty() {
@@ -105,11 +105,12 @@ pub(crate) fn object(
 /// gateway errors) as the health check's retries, checked at its interval, for one interval.
 fn outlier(cx: &mut Cx<'_>, svc: &Service) -> Option<Yaml> {
     let h = svc.healthcheck.as_ref().filter(|h| {
-        !h.disable.as_ref().is_some_and(|d| d.value)
-            && !h
-                .test
-                .as_ref()
-                .is_some_and(|t| t.value.first().is_some_and(|c| c == "NONE"))
+        let disabled = h.disable.as_ref().is_some_and(|d| d.value);
+        let none = h
+            .test
+            .as_ref()
+            .is_some_and(|t| t.value.first().is_some_and(|c| c == "NONE"));
+        !(disabled || none)
     });
     let Some(h) = h else {
         if let Some(src) = &svc.source {

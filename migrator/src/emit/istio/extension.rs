@@ -231,7 +231,7 @@ pub fn header_ok(h: &str) -> bool {
 pub fn istio_duration(text: &str) -> String {
     let d = parse_duration(text).unwrap_or_default();
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         let s = format!("{}.{:03}", ms / 1000, ms % 1000);
