@@ -40,13 +40,6 @@ pub struct Options {
     pub mapping: Option<(String, mappings::MappingFile)>,
 }
 
-impl Options {
-    /// Whether anything beyond the plain chart is asked for.
-    pub fn is_plain(&self) -> bool {
-        *self == Options::default()
-    }
-}
-
 /// Generates the chart for the moved services with the mesh objects, and updates the ledger:
 /// the chart's findings, which services moved, and how each cross-boundary dependency is served.
 pub fn chart(
