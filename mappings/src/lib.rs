@@ -25,6 +25,49 @@ pub struct MappingFile {
     /// Legacy (Eureka-registered) apps that mesh callers reach over gRPC through the bridge.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub legacy: Vec<Legacy>,
+    /// Services left on Swarm and the addresses the mesh reaches them at (the migrator's
+    /// ServiceEntries; `migrate --mapping` reads them back as legacy endpoints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_swarm: Vec<OnSwarm>,
+}
+
+/// A service left on Swarm and where it answers.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct OnSwarm {
+    /// The service name in the Swarm stack (the ServiceEntry host the mesh calls it by).
+    pub swarm_name: String,
+    /// `host:port` addresses (IPv6 as `[addr]:port`): a published port on a Swarm node, or a
+    /// load balancer in front of the service.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+impl OnSwarm {
+    /// The endpoints as (host, port); the first malformed one is an error.
+    pub fn addresses(&self) -> Result<Vec<(String, u16)>, String> {
+        self.endpoints.iter().map(|e| split_endpoint(e)).collect()
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`) into its parts; the port must be 1–65535.
+pub fn split_endpoint(text: &str) -> Result<(String, u16), String> {
+    let bad = || format!("'{text}' is not host:port (IPv6 as [addr]:port)");
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+        (h, p)
+    } else {
+        text.rsplit_once(':').ok_or_else(bad)?
+    };
+    if host.is_empty() || host.contains(':') && !text.starts_with('[') {
+        return Err(bad());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok((host.to_string(), p)),
+        _ => Err(format!("'{text}': '{port}' is not a port (1-65535)")),
+    }
 }
 
 /// One migrated service and the names it has on each side.
@@ -240,6 +283,37 @@ impl MappingFile {
             }
             l.grpc.validate(&format!("{at}.grpc"))?;
         }
+        let mut seen_left = std::collections::BTreeSet::new();
+        for (i, o) in self.on_swarm.iter().enumerate() {
+            let at = format!("on_swarm[{i}]");
+            if o.swarm_name.trim().is_empty() {
+                return Err(Error::Empty {
+                    at,
+                    field: "swarm_name",
+                });
+            }
+            if !seen_left.insert(o.swarm_name.as_str())
+                || seen_swarm.contains(o.swarm_name.as_str())
+            {
+                return Err(Error::Duplicate {
+                    at,
+                    field: "swarm_name",
+                    value: o.swarm_name.clone(),
+                });
+            }
+            for (j, e) in o.endpoints.iter().enumerate() {
+                if let Err(reason) = split_endpoint(e) {
+                    return Err(Error::Invalid {
+                        at: format!("{at}.endpoints[{j}]"),
+                        field: "endpoint",
+                        value: e.clone(),
+                        reason: reason
+                            .replace(&format!("'{e}' "), "")
+                            .replace(&format!("'{e}': "), ""),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -394,6 +468,61 @@ mod tests {
                 value: "vote".into()
             })
         );
+    }
+
+    #[test]
+    fn on_swarm_endpoints_are_checked_and_names_are_not_migrated_ones() {
+        let ok = MappingFile {
+            services: vec![svc("vote", "vote")],
+            on_swarm: vec![OnSwarm {
+                swarm_name: "redis".into(),
+                endpoints: vec![
+                    "10.0.0.5:6379".into(),
+                    "[fd00::1]:6379".into(),
+                    "db.lan:1".into(),
+                ],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            ok.on_swarm[0].addresses(),
+            Ok(vec![
+                ("10.0.0.5".into(), 6379),
+                ("fd00::1".into(), 6379),
+                ("db.lan".into(), 1)
+            ])
+        );
+        for (endpoint, reason) in [
+            ("redis", "is not host:port"),
+            ("redis:0", "is not a port"),
+            ("redis:http", "is not a port"),
+            (":6379", "is not host:port"),
+            ("fd00::1:6379", "is not host:port"),
+        ] {
+            let f = MappingFile {
+                on_swarm: vec![OnSwarm {
+                    swarm_name: "redis".into(),
+                    endpoints: vec![endpoint.into()],
+                }],
+                ..Default::default()
+            };
+            let err = f.validate().expect_err(endpoint).to_string();
+            assert!(
+                err.starts_with("on_swarm[0].endpoints[0].endpoint:"),
+                "{err}"
+            );
+            assert!(err.contains(reason), "{endpoint}: {err}");
+        }
+        let both = MappingFile {
+            services: vec![svc("vote", "vote")],
+            on_swarm: vec![OnSwarm {
+                swarm_name: "vote".into(),
+                endpoints: vec![],
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(both.validate(), Err(Error::Duplicate { .. })));
     }
 
     #[test]

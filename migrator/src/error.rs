@@ -135,6 +135,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A command-line choice names what the stack does not have (`--only`, `--except`,
+    /// `--legacy-endpoint`, `--mapping`).
+    #[error("{flag}: {message}")]
+    Choice {
+        /// The option, e.g. `--only`.
+        flag: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// The output folder exists and is not empty.
     #[error("{}: the output folder exists and is not empty. Pass --force to replace it, or choose another folder with --out.", path.display())]
     OutputExists {

@@ -5,6 +5,7 @@
 pub mod emit;
 pub mod error;
 pub mod load;
+pub mod mesh;
 pub mod model;
 pub mod report;
 

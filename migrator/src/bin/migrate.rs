@@ -24,8 +24,8 @@ const EXIT_USAGE: u8 = 64;
 #[command(
     name = "migrate",
     version,
-    about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
-    after_help = "Exit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      or the output folder is not empty (use --force)\n  64  usage error (unknown option, missing file argument, bad --kube-version)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+    about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies; with --istio also Istio objects and the bridge mapping file, see docs/istio.md) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
+    after_help = "Partial migration: --only vote,result --istio --legacy-endpoint redis=10.0.0.5:6379 converts two\nservices; the others stay on Swarm and are reached through ServiceEntries (docs/istio.md).\n\nExit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      the output folder is not empty (use --force), or --only/--except/--legacy-endpoint/--mapping\n      name what the stack does not allow\n  64  usage error (unknown option, missing file argument, bad --kube-version, an Istio option\n      without --istio)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
     /// Stack file; repeat to merge several (later files override earlier ones).
@@ -69,6 +69,146 @@ struct Cli {
     /// external-secrets (ExternalSecret objects; no value enters the chart).
     #[arg(long, value_enum, default_value_t = SecretsArg::Inline)]
     secrets: SecretsArg,
+    #[command(flatten)]
+    mesh: MeshArgs,
+}
+
+/// Istio, partial migration, lanes and the bridge's mapping file (docs/istio.md).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Mesh (Istio, partial migration, lanes)")]
+struct MeshArgs {
+    /// Generate Istio objects in the chart (gated by the value istio.enabled): Gateway and
+    /// VirtualService from Traefik labels, a DestinationRule per service, PeerAuthentication for
+    /// encrypted networks, ServiceEntries for services left on Swarm.
+    #[arg(long)]
+    istio: bool,
+    /// The service mesh the chart targets; `istio` turns on --istio.
+    #[arg(long, value_enum, default_value_t = MeshArg::None)]
+    mesh: MeshArg,
+    /// How published ports without Traefik labels are exposed: none (a ClusterIP Service, as
+    /// before) or istio (an ingress-gateway server and route per published port; needs --istio).
+    #[arg(long, value_enum, default_value_t = IngressArg::None)]
+    ingress: IngressArg,
+    /// Namespace-wide mutual TLS (a PeerAuthentication without selector): strict, permissive or
+    /// disable. Services on encrypted networks get STRICT regardless. Needs --istio.
+    #[arg(long, value_enum, value_name = "MODE")]
+    mtls: Option<MtlsArg>,
+    /// Eject failing pods: DestinationRule outlierDetection from each service's health check
+    /// (per service: x-istio.outlierDetection). Needs --istio.
+    #[arg(long)]
+    outlier_detection: bool,
+    /// Migrate only these services (comma-separated or repeated); the others stay on Swarm.
+    #[arg(long, value_name = "SERVICES", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Leave these services on Swarm (comma-separated or repeated).
+    #[arg(long, value_name = "SERVICES", value_delimiter = ',')]
+    except: Vec<String>,
+    /// Where a service left on Swarm answers, NAME=HOST:PORT (repeatable): the ServiceEntry
+    /// (and WorkloadEntry for an IP) the mesh reaches it through.
+    #[arg(long = "legacy-endpoint", value_name = "NAME=HOST:PORT", value_parser = legacy_endpoint)]
+    legacy_endpoint: Vec<(String, migrator::emit::istio::Endpoint)>,
+    /// A mapping file (docs/mapping.md) whose on_swarm endpoints are used for services left on
+    /// Swarm (--legacy-endpoint wins for the same service).
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+    /// Lanes of every migrated service (comma-separated): a Deployment per lane, DestinationRule
+    /// subsets, and routes on the lane header falling back to the stable lane. Needs --istio.
+    #[arg(long, value_name = "LANES", value_delimiter = ',', value_parser = lane)]
+    lanes: Vec<String>,
+    /// The header lanes are matched on (default x-lane; Kitex's rpc-persist-lane is matched too).
+    #[arg(long, value_name = "HEADER", value_parser = lane_header)]
+    lane_header: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MeshArg {
+    None,
+    Istio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum IngressArg {
+    None,
+    Istio,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MtlsArg {
+    Strict,
+    Permissive,
+    Disable,
+}
+
+/// `--legacy-endpoint redis=10.0.0.5:6379`.
+fn legacy_endpoint(text: &str) -> Result<(String, migrator::emit::istio::Endpoint), String> {
+    let (name, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not NAME=HOST:PORT"))?;
+    let (host, port) = mappings::split_endpoint(addr)?;
+    Ok((
+        name.to_string(),
+        migrator::emit::istio::Endpoint { host, port },
+    ))
+}
+
+/// `--lanes`: lowercase DNS labels of at most 20 characters, not `stable`.
+fn lane(text: &str) -> Result<String, String> {
+    if migrator::emit::istio::lane_ok(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not a lane name: lowercase letters, digits and '-', at most 20, not 'stable'"
+        ))
+    }
+}
+
+/// `--lane-header`: a lowercase header name (Istio header matches need lowercase).
+fn lane_header(text: &str) -> Result<String, String> {
+    if migrator::emit::istio::extension::header_ok(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not a lowercase header name (a-z, 0-9, '-')"
+        ))
+    }
+}
+
+impl MeshArgs {
+    /// The mesh options, or a usage error for switches that need --istio.
+    fn options(&self) -> Result<migrator::mesh::Options, String> {
+        use migrator::emit::istio::Mtls;
+        let istio = self.istio || self.mesh == MeshArg::Istio;
+        if !istio {
+            for (set, flag) in [
+                (self.ingress == IngressArg::Istio, "--ingress istio"),
+                (self.mtls.is_some(), "--mtls"),
+                (self.outlier_detection, "--outlier-detection"),
+                (!self.lanes.is_empty(), "--lanes"),
+                (self.lane_header.is_some(), "--lane-header"),
+            ] {
+                if set {
+                    return Err(format!("{flag} needs --istio (or --mesh istio)"));
+                }
+            }
+        }
+        Ok(migrator::mesh::Options {
+            istio,
+            ingress: self.ingress == IngressArg::Istio,
+            mtls: match self.mtls {
+                None => Mtls::Unset,
+                Some(MtlsArg::Strict) => Mtls::Strict,
+                Some(MtlsArg::Permissive) => Mtls::Permissive,
+                Some(MtlsArg::Disable) => Mtls::Disable,
+            },
+            outlier: self.outlier_detection,
+            only: self.only.clone(),
+            except: self.except.clone(),
+            lanes: self.lanes.clone(),
+            lane_header: self.lane_header.clone(),
+            legacy_endpoints: self.legacy_endpoint.clone(),
+            mapping: None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,6 +281,11 @@ fn main() -> ExitCode {
         let _ = e.print();
         return ExitCode::from(EXIT_USAGE);
     }
+    if let Err(m) = cli.mesh.options() {
+        let e = Cli::command().error(clap::error::ErrorKind::ArgumentConflict, m);
+        let _ = e.print();
+        return ExitCode::from(EXIT_USAGE);
+    }
     init_tracing();
     match run(&cli) {
         Ok(out) => {
@@ -202,9 +347,22 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             SecretsArg::ExternalSecrets => SecretMode::ExternalSecrets,
         },
     };
-    let output = emit::chart(&stack, &emit_opts)?;
+    let mut mesh = cli.mesh.options().map_err(anyhow::Error::msg)?;
+    if let Some(path) = &cli.mesh.mapping {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("{}: cannot read the mapping file: {e}", path.display())
+        })?;
+        let file = mappings::parse_yaml(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}. Fix the mapping file (docs/mapping.md).",
+                path.display()
+            )
+        })?;
+        mesh.mapping = Some((path.display().to_string(), file));
+    }
+    // Also refines the ledger with the chart's findings and the partial-migration entries.
+    let output = migrator::mesh::chart(&stack, &emit_opts, &mesh, &mut ledger)?;
     drop(stack);
-    emit::refine(&mut ledger, &output.findings);
     if !cli.dry_run {
         // Refuse a non-empty folder before anything is printed.
         emit::Bundle::check_target(&cli.out, cli.force)?;

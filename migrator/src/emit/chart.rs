@@ -9,8 +9,9 @@ use crate::emit::{Cx, bundle, json, name};
 
 /// Maps whose keys are the user's (environment, resources, affinity…): the schema checks only
 /// that they are objects.
-const FREE_FORM: [&str; 8] = [
+const FREE_FORM: [&str; 9] = [
     "env",
+    "ingressSelector",
     "resources",
     "affinity",
     "nodeSelector",

@@ -4,6 +4,7 @@
 
 pub mod bundle;
 mod chart;
+pub mod istio;
 mod json;
 mod mount;
 mod name;
@@ -98,8 +99,14 @@ pub fn chart_name(
 
 /// Generates the chart for `stack`.
 pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
+    chart_with(stack, opts, &istio::Plan::default())
+}
+
+/// Generates the chart for `stack` with the mesh objects `plan` asks for (Istio objects, lanes,
+/// the bridge's mapping file; see [`istio::Plan`]). An empty plan gives [`chart`]'s output.
+pub fn chart_with(stack: &Stack, opts: &Options, plan: &istio::Plan) -> Result<Output, Error> {
     let _span = tracing::info_span!("emit", chart = %opts.name).entered();
-    let mut cx = Cx::new(stack, opts);
+    let mut cx = Cx::new(stack, opts, plan);
     for s in stack.services.keys() {
         cx.key_of(s);
     }
@@ -109,6 +116,7 @@ pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
         workload::service(&mut cx, svc)?;
     }
     network::policies(&mut cx);
+    istio::objects(&mut cx);
     cx.finish_templates();
     chart::files(&mut cx);
     Ok(Output {
@@ -163,6 +171,8 @@ pub fn refine(ledger: &mut Ledger, findings: &[Finding]) {
 pub(crate) struct Cx<'a> {
     pub stack: &'a Stack,
     pub opts: &'a Options,
+    /// The mesh objects to generate.
+    pub plan: &'a istio::Plan,
     pub bundle: Bundle,
     pub findings: Vec<Finding>,
     /// `values.yaml` top-level sections, in output order.
@@ -199,10 +209,11 @@ pub(crate) struct Summary {
 }
 
 impl<'a> Cx<'a> {
-    fn new(stack: &'a Stack, opts: &'a Options) -> Self {
+    fn new(stack: &'a Stack, opts: &'a Options, plan: &'a istio::Plan) -> Self {
         Self {
             stack,
             opts,
+            plan,
             bundle: Bundle::default(),
             findings: Vec::new(),
             values: Vec::new(),

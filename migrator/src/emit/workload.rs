@@ -334,9 +334,14 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         ("metadata", cx.metadata(&name, Some(&name), extra)),
         ("spec", Yaml::Map(spec)),
     ]);
+    let workloads = if kind == Kind::Deployment {
+        crate::emit::istio::lanes::deployments(cx, svc, &key, workload, &mut values)
+    } else {
+        vec![workload]
+    };
     cx.template(
         &format!("{name}-{}.yaml", kind_str.to_ascii_lowercase()),
-        vec![workload],
+        workloads,
         false,
     );
     for (path, bytes) in pod.files {
