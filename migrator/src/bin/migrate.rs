@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use migrator::diff;
 use migrator::emit::{self, SecretMode};
 use migrator::load::{self, Dialect};
 use migrator::model::Stack;
@@ -21,7 +22,7 @@ const EXIT_USAGE: u8 = 64;
     name = "migrate",
     version,
     about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
-    after_help = "Exit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      or the output folder is not empty (use --force)\n  64  usage error (unknown option, missing file argument, bad --kube-version)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+    after_help = "Exit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      or the output folder is not empty (use --force)\n  64  usage error (unknown option, missing file argument, bad --kube-version)\n\nmigrate diff [OPTIONS] FILE... --against DIR|cluster compares the chart with a folder or a live\ncluster (exit 0 no differences, 2 differences, 1 error); see `migrate diff --help`.\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
     /// Stack file; repeat to merge several (later files override earlier ones).
@@ -38,7 +39,8 @@ struct Cli {
     /// environment wins over all of them.
     #[arg(long = "env-file", value_name = "FILE")]
     env_file: Vec<PathBuf>,
-    /// Output format: text (aligned table per service, then counts) or json (ledger and warnings).
+    /// Output format: text (aligned table per service, then counts) or json (ledger and warnings);
+    /// with --dry-run and `migrate diff` also markdown and html (one self-contained page).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Folder the chart is written to; an existing non-empty folder is refused unless --force.
@@ -54,8 +56,8 @@ struct Cli {
     /// Kubernetes version the chart targets, MAJOR.MINOR (1.25 or later).
     #[arg(long = "kube-version", value_name = "VERSION", default_value = "1.33", value_parser = kube_version)]
     kube_version: (u32, u32),
-    /// Write nothing: print the files that would be written (with sizes; secrets redacted) and
-    /// the ledger.
+    /// Write nothing: print the diff report of the chart against --out (as `migrate diff
+    /// --against OUT` does; a missing folder shows every file as added) and the ledger summary.
     #[arg(long)]
     dry_run: bool,
     /// Replace an existing non-empty output folder.
@@ -117,9 +119,26 @@ enum DialectArg {
 enum Format {
     Text,
     Json,
+    Markdown,
+    Html,
+}
+
+/// The report format for `--format` (text is coloured when stdout is a terminal).
+fn report_format(f: Format) -> diff::Format {
+    match f {
+        Format::Text => diff::Format::Text {
+            colour: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        },
+        Format::Json => diff::Format::Json,
+        Format::Markdown => diff::Format::Markdown,
+        Format::Html => diff::Format::Html,
+    }
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "diff") {
+        return diff_cmd::main();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -151,6 +170,9 @@ fn main() -> ExitCode {
     }
 }
 
+#[path = "migrate/diff_cmd.rs"]
+mod diff_cmd;
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -160,8 +182,18 @@ fn init_tracing() {
         .init();
 }
 
-/// parse args → env map → load → model → ledger → text.
-fn run(cli: &Cli) -> anyhow::Result<String> {
+/// What one conversion produced: the chart (and, when asked, its template trees), the ledger and
+/// the loader's warnings.
+struct Prepared {
+    output: emit::Output,
+    trees: Vec<emit::Tree>,
+    ledger: Ledger,
+    warnings: Vec<load::Warning>,
+    emit_opts: emit::Options,
+}
+
+/// parse args → env map → load → model → ledger → chart.
+pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
     let opts = load::Options {
         files: cli.file.iter().chain(&cli.files).cloned().collect(),
         dialect: match cli.dialect {
@@ -191,12 +223,44 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             SecretsArg::ExternalSecrets => SecretMode::ExternalSecrets,
         },
     };
-    let output = emit::chart(&stack, &emit_opts)?;
+    let (output, trees) = if with_trees {
+        emit::chart_with_trees(&stack, &emit_opts)?
+    } else {
+        (emit::chart(&stack, &emit_opts)?, Vec::new())
+    };
     drop(stack);
     emit::refine(&mut ledger, &output.findings);
-    if !cli.dry_run {
-        output.bundle.write(&cli.out, cli.force)?;
+    Ok(Prepared {
+        output,
+        trees,
+        ledger,
+        warnings,
+        emit_opts,
+    })
+}
+
+/// `migrate`: writes the chart (or, with --dry-run, prints the diff report against --out).
+fn run(cli: &Cli) -> anyhow::Result<String> {
+    let Prepared {
+        output,
+        ledger,
+        warnings,
+        emit_opts,
+        ..
+    } = prepare(cli, false)?;
+    if cli.dry_run {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let report = diff::against_dir(&output.bundle, &cli.out, &ledger)?;
+        return Ok(diff::format::render(&report, report_format(cli.format))?);
     }
+    if matches!(cli.format, Format::Markdown | Format::Html) {
+        anyhow::bail!(
+            "--format markdown and html are report formats: use them with --dry-run or `migrate diff`"
+        );
+    }
+    output.bundle.write(&cli.out, cli.force)?;
     let out_dir = cli.out.display().to_string();
     let text = match cli.format {
         Format::Json => {
@@ -230,7 +294,7 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             stdout.flush()?;
             String::new()
         }
-        Format::Text => {
+        Format::Text | Format::Markdown | Format::Html => {
             for w in &warnings {
                 eprintln!("warning: {w}");
             }

@@ -97,8 +97,24 @@ pub fn chart_name(
 
 /// Generates the chart for `stack`.
 pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
-    let _span = tracing::info_span!("emit", chart = %opts.name).entered();
+    generate(Cx::new(stack, opts)).map(|(output, _)| output)
+}
+
+/// One template file as the emitter built it: its path under `templates/` and its documents,
+/// with the Helm actions still in place (`diff::render` evaluates them with the default values).
+pub type Tree = (String, Vec<Yaml>);
+
+/// [`chart`], plus the document trees of every template (for rendering the chart with its
+/// default values in-process; see docs/adr/0006-diff-reports.md).
+pub fn chart_with_trees(stack: &Stack, opts: &Options) -> Result<(Output, Vec<Tree>), Error> {
     let mut cx = Cx::new(stack, opts);
+    cx.trees = Some(Vec::new());
+    generate(cx)
+}
+
+fn generate(mut cx: Cx<'_>) -> Result<(Output, Vec<Tree>), Error> {
+    let stack = cx.stack;
+    let _span = tracing::info_span!("emit", chart = %cx.opts.name).entered();
     for s in stack.services.keys() {
         cx.key_of(s);
     }
@@ -109,10 +125,13 @@ pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
     }
     network::policies(&mut cx);
     chart::files(&mut cx);
-    Ok(Output {
-        bundle: cx.bundle,
-        findings: cx.findings,
-    })
+    Ok((
+        Output {
+            bundle: cx.bundle,
+            findings: cx.findings,
+        },
+        cx.trees.unwrap_or_default(),
+    ))
 }
 
 /// Applies findings to the ledger: the entry with the same key path takes the finding's status,
@@ -169,6 +188,8 @@ pub(crate) struct Cx<'a> {
     service_keys: BTreeMap<String, String>,
     /// `persistence` values per service (volumes it owns).
     pub persistence: BTreeMap<String, Vec<(String, Yaml)>>,
+    /// The template trees, kept only when asked for ([`chart_with_trees`]).
+    trees: Option<Vec<Tree>>,
 }
 
 /// One service's line in NOTES.txt and the chart README.
@@ -197,6 +218,7 @@ impl<'a> Cx<'a> {
             refs: BTreeMap::new(),
             service_keys: BTreeMap::new(),
             persistence: BTreeMap::new(),
+            trees: None,
         }
     }
 
@@ -278,6 +300,9 @@ impl<'a> Cx<'a> {
             bundle::MODE_FILE
         };
         self.bundle.add(format!("templates/{path}"), text, mode);
+        if let Some(trees) = &mut self.trees {
+            trees.push((path.to_string(), docs.to_vec()));
+        }
     }
 
     /// The helper prefix (`<chart>.`) used in `include`.
