@@ -14,6 +14,8 @@ use crate::diff::object;
 /// Where to connect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
+    /// Kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`, as kubectl finds it).
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// Kubeconfig context (default: the current one; in a pod: the in-cluster config).
     pub context: Option<String>,
 }
@@ -31,18 +33,26 @@ pub struct Connection {
 /// Connects: the kubeconfig (`KUBECONFIG` or `~/.kube/config`, `context` if given), else the
 /// in-cluster service account.
 pub async fn connect(target: &Target) -> Result<Connection, Error> {
-    let config = match &target.context {
-        Some(c) => kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
-            context: Some(c.clone()),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Config {
-            message: e.to_string(),
-        })?,
-        None => kube::Config::infer().await.map_err(|e| Error::Config {
-            message: e.to_string(),
-        })?,
+    let config_error = |e: &dyn std::fmt::Display| Error::Config {
+        message: e.to_string(),
+    };
+    let options = kube::config::KubeConfigOptions {
+        context: target.context.clone(),
+        ..Default::default()
+    };
+    let config = match (&target.kubeconfig, &target.context) {
+        (Some(path), _) => {
+            let file = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Config {
+                message: format!("{}: {e}", path.display()),
+            })?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| config_error(&e))?
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| config_error(&e))?,
+        (None, None) => kube::Config::infer().await.map_err(|e| config_error(&e))?,
     };
     let namespace = config.default_namespace.clone();
     let name = target

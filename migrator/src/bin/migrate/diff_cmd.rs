@@ -25,6 +25,9 @@ struct DiffCli {
     /// `cluster`.
     #[arg(long, value_name = "DIR|cluster")]
     against: String,
+    /// Kubeconfig file for --against cluster (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
     /// Kubeconfig context for --against cluster (default: the current context).
     #[arg(long, value_name = "NAME")]
     context: Option<String>,
@@ -82,6 +85,7 @@ fn run(cli: &DiffCli) -> anyhow::Result<(String, bool)> {
             .build()?;
         runtime.block_on(async {
             let conn = diff::cluster::connect(&diff::cluster::Target {
+                kubeconfig: cli.kubeconfig.clone(),
                 context: cli.context.clone(),
             })
             .await?;
