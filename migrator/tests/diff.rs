@@ -50,7 +50,9 @@ fn copy_dir(from: &Path, into: &Path) -> PathBuf {
 
 fn migrate(args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
-    cmd.args(args).env_remove("RUST_LOG").env_remove("KUBECONFIG");
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -120,7 +122,13 @@ fn unchanged_stack_has_no_differences() {
     let o = migrate(&[s(&stack), "-o", s(&out)], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = migrate(&["diff", s(&stack), "--against", s(&out)], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let t = text(&o.stdout);
     assert!(t.contains("no differences"), "{t}");
     assert!(t.contains("ledger: ") && t.contains("needs-input"), "{t}");
@@ -135,7 +143,16 @@ fn changed_replicas_are_exactly_one_field() {
     assert!(migrate(&[s(&stack), "-o", s(&out)], &[]).status.success());
     let changed = voting_app_with_replicas(dir.path()).expect("copy");
     let o = migrate(
-        &["diff", s(&changed), "--name", "example-voting-app", "--against", s(&out), "--format", "json"],
+        &[
+            "diff",
+            s(&changed),
+            "--name",
+            "example-voting-app",
+            "--against",
+            s(&out),
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
@@ -153,7 +170,16 @@ fn changed_replicas_are_exactly_one_field() {
     );
     // --dry-run prints the same report against --out.
     let o = migrate(
-        &[s(&changed), "--name", "example-voting-app", "--dry-run", "-o", s(&out), "--format", "json"],
+        &[
+            s(&changed),
+            "--name",
+            "example-voting-app",
+            "--dry-run",
+            "-o",
+            s(&out),
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
@@ -165,10 +191,23 @@ fn removed_service_objects_are_listed_as_removed() {
     let Some(app) = voting_app() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("chart");
-    assert!(migrate(&[s(&app.join("docker-stack.yml")), "-o", s(&out)], &[]).status.success());
+    assert!(
+        migrate(&[s(&app.join("docker-stack.yml")), "-o", s(&out)], &[])
+            .status
+            .success()
+    );
     let smaller = voting_app_without_worker(dir.path()).expect("copy");
     let o = migrate(
-        &["diff", s(&smaller), "--name", "example-voting-app", "--against", s(&out), "--format", "json"],
+        &[
+            "diff",
+            s(&smaller),
+            "--name",
+            "example-voting-app",
+            "--against",
+            s(&out),
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
@@ -185,18 +224,45 @@ fn removed_service_objects_are_listed_as_removed() {
             )
         })
         .collect();
-    assert!(removed.contains(&("Deployment".into(), "worker".into())), "{removed:?}");
     assert!(
-        r["objects"].as_array().expect("objects").iter().filter(|o| o["change"] == "removed").all(|o| o["service"] == "worker"),
+        removed.contains(&("Deployment".into(), "worker".into())),
+        "{removed:?}"
+    );
+    assert!(
+        r["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .filter(|o| o["change"] == "removed")
+            .all(|o| o["service"] == "worker"),
         "only the worker's objects are removed: {removed:?}"
     );
-    let t = text(&migrate(&["diff", s(&smaller), "--name", "example-voting-app", "--against", s(&out)], &[]).stdout);
-    assert!(t.contains("=== service worker") && t.contains("removed apps/v1 Deployment"), "{t}");
+    let t = text(
+        &migrate(
+            &[
+                "diff",
+                s(&smaller),
+                "--name",
+                "example-voting-app",
+                "--against",
+                s(&out),
+            ],
+            &[],
+        )
+        .stdout,
+    );
+    assert!(
+        t.contains("=== service worker") && t.contains("removed apps/v1 Deployment"),
+        "{t}"
+    );
 }
 
 /// The test stack of tests/fixtures/chart with another secret value.
 fn stack_with_changed_secret(dir: &Path) -> PathBuf {
-    let copy = copy_dir(&repo().join("tests/fixtures/chart/stack"), &dir.join("changed-secret"));
+    let copy = copy_dir(
+        &repo().join("tests/fixtures/chart/stack"),
+        &dir.join("changed-secret"),
+    );
     std::fs::write(copy.join("db_password.txt"), format!("{CHANGED_SECRET}\n")).expect("write");
     copy.join("docker-stack.yml")
 }
@@ -222,7 +288,16 @@ fn changed_secret_shows_keys_and_digests_never_values() {
     let changed = stack_with_changed_secret(dir.path());
     for format in ["text", "json", "markdown", "html"] {
         let o = migrate(
-            &["diff", s(&changed), "--name", "stack", "--against", s(&out), "--format", format],
+            &[
+                "diff",
+                s(&changed),
+                "--name",
+                "stack",
+                "--against",
+                s(&out),
+                "--format",
+                format,
+            ],
             &[],
         );
         assert_eq!(o.status.code(), Some(2), "{format}: {}", text(&o.stderr));
@@ -230,11 +305,26 @@ fn changed_secret_shows_keys_and_digests_never_values() {
         for n in needles() {
             assert!(!printed.contains(&n), "{format} printed a secret value");
         }
-        assert!(printed.contains("db_password"), "{format}: the changed key is named");
-        assert!(printed.contains("redacted sha256:"), "{format}: digests are shown");
+        assert!(
+            printed.contains("db_password"),
+            "{format}: the changed key is named"
+        );
+        assert!(
+            printed.contains("redacted sha256:"),
+            "{format}: digests are shown"
+        );
     }
     let r = json(&migrate(
-        &["diff", s(&changed), "--name", "stack", "--against", s(&out), "--format", "json"],
+        &[
+            "diff",
+            s(&changed),
+            "--name",
+            "stack",
+            "--against",
+            s(&out),
+            "--format",
+            "json",
+        ],
         &[],
     ));
     let secret = r["objects"]
@@ -296,7 +386,9 @@ async fn apply(client: &kube::Client, objects: &[Value]) {
         let api_version = o["apiVersion"].as_str().expect("apiVersion");
         let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = kube::api::GroupVersionKind::gvk(g, v, o["kind"].as_str().expect("kind"));
-        let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.expect("discovery");
+        let (ar, _) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .expect("discovery");
         let ns = o["metadata"]["namespace"].as_str().unwrap_or("shop");
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
         let name = o["metadata"]["name"].as_str().expect("name");
@@ -308,7 +400,16 @@ async fn apply(client: &kube::Client, objects: &[Value]) {
 
 fn cluster_diff(stack: &Path, name: &str, kubeconfig: &Path, format: &str) -> Output {
     migrate(
-        &["diff", s(stack), "--name", name, "--against", "cluster", "--format", format],
+        &[
+            "diff",
+            s(stack),
+            "--name",
+            name,
+            "--against",
+            "cluster",
+            "--format",
+            format,
+        ],
         &[("KUBECONFIG", kubeconfig)],
     )
 }
@@ -325,25 +426,56 @@ async fn cluster_with_server_fields_and_defaults_shows_no_false_differences() {
     assert!(objects.len() >= 8, "{}", objects.len());
     apply(&c, &objects).await;
     // The double filled what a server fills: the comparison must see through it.
-    let vote = api.object("apps/v1", "deployments", "shop", "vote").expect("stored");
-    for p in ["/metadata/uid", "/metadata/managedFields", "/status", "/spec/revisionHistoryLimit", "/spec/template/spec/dnsPolicy"] {
+    let vote = api
+        .object("apps/v1", "deployments", "shop", "vote")
+        .expect("stored");
+    for p in [
+        "/metadata/uid",
+        "/metadata/managedFields",
+        "/status",
+        "/spec/revisionHistoryLimit",
+        "/spec/template/spec/dnsPolicy",
+    ] {
         assert!(vote.pointer(p).is_some(), "the double fills {p}");
     }
     let writes_before = api.requests().iter().filter(|(m, _)| m != "GET").count();
     let o = cluster_diff(&stack, "example-voting-app", &kc, "text");
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
-    assert!(text(&o.stdout).contains("no differences"), "{}", text(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("no differences"),
+        "{}",
+        text(&o.stdout)
+    );
     let writes_after = api.requests().iter().filter(|(m, _)| m != "GET").count();
-    assert_eq!(writes_before, writes_after, "migrate diff never writes to the cluster");
+    assert_eq!(
+        writes_before, writes_after,
+        "migrate diff never writes to the cluster"
+    );
 
     // Drift in one field: exactly that field, exit 2.
     let gvk = kube::api::GroupVersionKind::gvk("apps", "v1", "Deployment");
-    let (ar, _) = kube::discovery::pinned_kind(&c, &gvk).await.expect("discovery");
+    let (ar, _) = kube::discovery::pinned_kind(&c, &gvk)
+        .await
+        .expect("discovery");
     let deployments: Api<DynamicObject> = Api::namespaced_with(c.clone(), "shop", &ar);
     deployments
-        .patch("vote", &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})))
+        .patch(
+            "vote",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+        )
         .await
         .expect("scale");
+    let o = cluster_diff(&stack, "example-voting-app", &kc, "text");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    // Shown with --nocapture; docs/diff.md quotes it.
+    println!("{}", text(&o.stdout));
     let o = cluster_diff(&stack, "example-voting-app", &kc, "json");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let r = json(&o);
@@ -381,10 +513,20 @@ async fn cluster_objects_of_a_removed_service_are_removed_and_missing_ones_added
             .expect("objects")
             .iter()
             .filter(|o| o["change"] == change)
-            .map(|o| format!("{} {}", o["key"]["kind"].as_str().unwrap_or(""), o["key"]["name"].as_str().unwrap_or("")))
+            .map(|o| {
+                format!(
+                    "{} {}",
+                    o["key"]["kind"].as_str().unwrap_or(""),
+                    o["key"]["name"].as_str().unwrap_or("")
+                )
+            })
             .collect()
     };
-    assert!(by("removed").contains(&"Deployment worker".to_string()), "{:?}", by("removed"));
+    assert!(
+        by("removed").contains(&"Deployment worker".to_string()),
+        "{:?}",
+        by("removed")
+    );
     assert_eq!(by("added"), ["Service vote"]);
     assert_eq!(by("changed"), Vec::<String>::new());
 }
@@ -398,7 +540,13 @@ async fn cluster_secret_change_is_key_level_without_values() {
     let stack = repo().join("tests/fixtures/chart/stack/docker-stack.yml");
     apply(&c, &rendered(&stack, "stack", "shop")).await;
     let o = cluster_diff(&stack, "stack", &kc, "text");
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let changed = stack_with_changed_secret(dir.path());
     for format in ["text", "json", "markdown", "html"] {
         let o = cluster_diff(&changed, "stack", &kc, format);
@@ -407,11 +555,24 @@ async fn cluster_secret_change_is_key_level_without_values() {
         for n in needles() {
             assert!(!printed.contains(&n), "{format} printed a secret value");
         }
-        assert!(printed.contains("db_password") && printed.contains("redacted sha256:"), "{format}");
+        assert!(
+            printed.contains("db_password") && printed.contains("redacted sha256:"),
+            "{format}"
+        );
     }
     let r = json(&cluster_diff(&changed, "stack", &kc, "json"));
-    let secret = r["objects"].as_array().expect("objects").iter().find(|o| o["key"]["kind"] == "Secret").expect("Secret");
-    let paths: Vec<&str> = secret["fields"].as_array().expect("fields").iter().filter_map(|f| f["path"].as_str()).collect();
+    let secret = r["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| o["key"]["kind"] == "Secret")
+        .expect("Secret");
+    let paths: Vec<&str> = secret["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
     assert_eq!(paths, ["data.db_password"]);
 }
 
@@ -427,7 +588,10 @@ async fn forbidden_is_a_clear_error() {
     let err = text(&o.stderr);
     assert!(err.contains("403 Forbidden"), "{err}");
     assert!(err.contains("`get` permission on `secrets`"), "{err}");
-    assert!(err.contains("secrets/db-password") && err.contains("namespace shop"), "{err}");
+    assert!(
+        err.contains("secrets/db-password") && err.contains("namespace shop"),
+        "{err}"
+    );
     assert!(o.stdout.is_empty(), "no partial report");
 }
 
@@ -442,13 +606,36 @@ async fn uninstalled_crd_kinds_are_noted_and_added() {
     let kc = api.kubeconfig(dir.path(), "shop").expect("kubeconfig");
     let stack = repo().join("tests/fixtures/chart/stack/docker-stack.yml");
     let o = migrate(
-        &["diff", s(&stack), "--name", "stack", "--secrets", "external-secrets", "--against", "cluster", "--format", "json"],
+        &[
+            "diff",
+            s(&stack),
+            "--name",
+            "stack",
+            "--secrets",
+            "external-secrets",
+            "--against",
+            "cluster",
+            "--format",
+            "json",
+        ],
         &[("KUBECONFIG", &kc)],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let r = json(&o);
-    assert!(r["notes"][0].as_str().unwrap_or("").contains("external-secrets.io/v1beta1 ExternalSecret"), "{r}");
-    assert!(r["objects"].as_array().expect("objects").iter().any(|o| o["key"]["kind"] == "ExternalSecret" && o["change"] == "added"));
+    assert!(
+        r["notes"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("external-secrets.io/v1beta1 ExternalSecret"),
+        "{r}"
+    );
+    assert!(
+        r["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .any(|o| o["key"]["kind"] == "ExternalSecret" && o["change"] == "added")
+    );
 }
 
 /// Against a real cluster (run with `cargo test -p migrator --test diff -- --ignored` when
@@ -461,8 +648,17 @@ fn real_cluster_report() {
         return;
     };
     let Some(app) = voting_app() else { return };
-    let o = cluster_diff(&app.join("docker-stack.yml"), "example-voting-app", &kc, "json");
-    assert!(matches!(o.status.code(), Some(0 | 2)), "{}", text(&o.stderr));
+    let o = cluster_diff(
+        &app.join("docker-stack.yml"),
+        "example-voting-app",
+        &kc,
+        "json",
+    );
+    assert!(
+        matches!(o.status.code(), Some(0 | 2)),
+        "{}",
+        text(&o.stderr)
+    );
     let r = json(&o);
     assert!(r["against"].as_str().unwrap_or("").starts_with("cluster "));
 }
@@ -471,7 +667,11 @@ fn real_cluster_report() {
 
 fn sorted_objects(mut v: Vec<Value>) -> Vec<Value> {
     let mut v: Vec<Value> = v.drain(..).map(|o| diff::object::sorted(&o)).collect();
-    v.sort_by_key(|o| diff::object::key_of(o).map(|k| k.to_string()).unwrap_or_default());
+    v.sort_by_key(|o| {
+        diff::object::key_of(o)
+            .map(|k| k.to_string())
+            .unwrap_or_default()
+    });
     v
 }
 
@@ -481,14 +681,25 @@ fn default_rendering_equals_helm_template() {
         println!("skipping: helm is not on PATH (tests/run installs it)");
         return;
     };
-    let mut stacks: Vec<(PathBuf, String)> = vec![(repo().join("tests/fixtures/chart/stack/docker-stack.yml"), "stack".into())];
+    let mut stacks: Vec<(PathBuf, String)> = vec![(
+        repo().join("tests/fixtures/chart/stack/docker-stack.yml"),
+        "stack".into(),
+    )];
     if let Some(app) = voting_app() {
         let shared = app.parent().expect("stacks").to_path_buf();
         for e in std::fs::read_dir(&shared).expect("stacks") {
             let d = e.expect("entry").path();
-            for f in ["docker-stack.yml", "docker-compose.yml", "docker-compose.yaml", "compose.yaml"] {
+            for f in [
+                "docker-stack.yml",
+                "docker-compose.yml",
+                "docker-compose.yaml",
+                "compose.yaml",
+            ] {
                 if d.join(f).exists() {
-                    stacks.push((d.join(f), d.file_name().expect("name").to_string_lossy().into_owned()));
+                    stacks.push((
+                        d.join(f),
+                        d.file_name().expect("name").to_string_lossy().into_owned(),
+                    ));
                     break;
                 }
             }
@@ -497,23 +708,45 @@ fn default_rendering_equals_helm_template() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut compared = 0;
     for (stack, label) in stacks {
-        let Ok(loaded) = load::load(&load::Options { files: vec![stack.clone()], dialect: Dialect::Swarm, env: BTreeMap::new() }) else {
+        let Ok(loaded) = load::load(&load::Options {
+            files: vec![stack.clone()],
+            dialect: Dialect::Swarm,
+            env: BTreeMap::new(),
+        }) else {
             continue;
         };
-        let Ok(st) = Stack::from_loaded(&loaded) else { continue };
+        let Ok(st) = Stack::from_loaded(&loaded) else {
+            continue;
+        };
         for secrets in [SecretMode::Inline, SecretMode::ExternalSecrets] {
-            let opts = emit::Options { name: emit::chart_name(None, &st, Some(&stack)), namespace: None, kube_version: (1, 33), secrets };
-            let Ok((out, trees)) = emit::chart_with_trees(&st, &opts) else { continue };
+            let opts = emit::Options {
+                name: emit::chart_name(None, &st, Some(&stack)),
+                namespace: None,
+                kube_version: (1, 33),
+                secrets,
+            };
+            let Ok((out, trees)) = emit::chart_with_trees(&st, &opts) else {
+                continue;
+            };
             let chart = dir.path().join(format!("{label}-{secrets:?}"));
             out.bundle.write(&chart, false).expect("write");
-            let release = render::Release { name: "rel".into(), namespace: "shop".into() };
-            let ours = render::objects(&out.bundle, &trees, &release).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let release = render::Release {
+                name: "rel".into(),
+                namespace: "shop".into(),
+            };
+            let ours = render::objects(&out.bundle, &trees, &release)
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
             let o = Command::new(&helm)
                 .args(["template", "rel", s(&chart), "--namespace", "shop"])
                 .output()
                 .expect("helm");
-            assert!(o.status.success(), "{label}: helm template: {}", text(&o.stderr));
-            let theirs = diff::object::parse_yaml_docs(&text(&o.stdout), "helm output").expect("yaml");
+            assert!(
+                o.status.success(),
+                "{label}: helm template: {}",
+                text(&o.stderr)
+            );
+            let theirs =
+                diff::object::parse_yaml_docs(&text(&o.stdout), "helm output").expect("yaml");
             let ours = sorted_objects(ours.into_iter().map(|r| r.object).collect());
             let theirs = sorted_objects(theirs);
             assert_eq!(ours.len(), theirs.len(), "{label}: object count");
@@ -533,8 +766,13 @@ fn chromium() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    assert!(!e2e::under_tests_run(), "/usr/bin/chromium is missing although tests/run installs it");
-    println!("skipping: /usr/bin/chromium is not installed (tests/run installs the Debian package)");
+    assert!(
+        !e2e::under_tests_run(),
+        "/usr/bin/chromium is missing although tests/run installs it"
+    );
+    println!(
+        "skipping: /usr/bin/chromium is not installed (tests/run installs the Debian package)"
+    );
     None
 }
 
@@ -579,34 +817,99 @@ fn html_report_renders_in_headless_chromium() {
     let Some(bin) = chromium() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("chart");
-    assert!(migrate(&[s(&app.join("docker-stack.yml")), "-o", s(&out)], &[]).status.success());
-    let changed = voting_app_with_replicas(dir.path()).expect("copy");
-    let o = migrate(&["diff", s(&changed), "--name", "example-voting-app", "--against", s(&out), "--format", "json"], &[]);
+    assert!(
+        migrate(&[s(&app.join("docker-stack.yml")), "-o", s(&out)], &[])
+            .status
+            .success()
+    );
+    // The worker service removed and the vote replicas changed: removed objects and changed files.
+    let changed = voting_app_without_worker(dir.path()).expect("copy");
+    let t = std::fs::read_to_string(&changed).expect("read");
+    let vote = t.find("  vote:").expect("vote");
+    let at = vote + t[vote..].find("replicas: 2").expect("replicas");
+    std::fs::write(
+        &changed,
+        format!("{}replicas: 3{}", &t[..at], &t[at + 11..]),
+    )
+    .expect("write");
+    let o = migrate(
+        &[
+            "diff",
+            s(&changed),
+            "--name",
+            "example-voting-app",
+            "--against",
+            s(&out),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
     let counts = json(&o)["summary"].clone();
-    let o = migrate(&["diff", s(&changed), "--name", "example-voting-app", "--against", s(&out), "--format", "html"], &[]);
+    let o = migrate(
+        &[
+            "diff",
+            s(&changed),
+            "--name",
+            "example-voting-app",
+            "--against",
+            s(&out),
+            "--format",
+            "html",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let html = text(&o.stdout);
-    assert!(!html.contains("http://") && !html.contains("https://"), "no external assets");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external assets"
+    );
     let page = dir.path().join("report.html");
     std::fs::write(&page, &html).expect("write");
     let url = format!("file://{}", page.display());
     let limit = std::time::Duration::from_secs(90);
-    let dom = run_chromium(&bin, &dir.path().join("profile-dom"), &["--dump-dom".into(), url.clone()], limit);
+    let dom = run_chromium(
+        &bin,
+        &dir.path().join("profile-dom"),
+        &["--dump-dom".into(), url.clone()],
+        limit,
+    );
     let dom_text = text(&dom.stdout);
-    for (id, key) in [("count-added", "added"), ("count-removed", "removed"), ("count-changed", "changed"), ("count-unchanged", "unchanged")] {
+    for (id, key) in [
+        ("count-added", "added"),
+        ("count-removed", "removed"),
+        ("count-changed", "changed"),
+        ("count-unchanged", "unchanged"),
+    ] {
         let want = format!("id=\"{id}\">{}<", counts[key]);
-        assert!(dom_text.contains(&want), "{want} in the rendered DOM:\n{dom_text}");
+        assert!(
+            dom_text.contains(&want),
+            "{want} in the rendered DOM:\n{dom_text}"
+        );
     }
-    assert!(dom_text.contains("services.vote.replicas"), "the changed field is shown");
+    assert!(
+        dom_text.contains("services.vote.replicas"),
+        "the changed field is shown"
+    );
+    assert!(counts["removed"].as_u64() >= Some(2), "{counts}");
     let shot = dir.path().join("report.png");
     run_chromium(
         &bin,
         &dir.path().join("profile-shot"),
-        &[format!("--screenshot={}", shot.display()), "--window-size=1200,1600".into(), url],
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1600".into(),
+            url,
+        ],
         limit,
     );
     let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot: {} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot: {} bytes",
+        png.len()
+    );
     println!("screenshot: {}", shot.display());
     if let Some(keep) = std::env::var_os("MESHMOVE_DIFF_SCREENSHOT") {
         std::fs::copy(&shot, keep).expect("copy screenshot");

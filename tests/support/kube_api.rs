@@ -72,22 +72,82 @@ pub fn default_resources() -> Vec<Resource> {
         Resource::new("", "v1", "Service", "services", true),
         Resource::new("", "v1", "ConfigMap", "configmaps", true),
         Resource::new("", "v1", "Secret", "secrets", true),
-        Resource::new("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
+        Resource::new(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+        ),
         Resource::new("", "v1", "Pod", "pods", true),
         Resource::new("apps", "v1", "Deployment", "deployments", true),
         Resource::new("apps", "v1", "StatefulSet", "statefulsets", true),
         Resource::new("apps", "v1", "DaemonSet", "daemonsets", true),
         Resource::new("batch", "v1", "Job", "jobs", true),
-        Resource::new("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true),
-        Resource::new("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
-        Resource::new("external-secrets.io", "v1beta1", "ExternalSecret", "externalsecrets", true),
-        Resource::new("networking.istio.io", "v1", "VirtualService", "virtualservices", true),
-        Resource::new("networking.istio.io", "v1", "DestinationRule", "destinationrules", true),
+        Resource::new(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+        ),
+        Resource::new(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            true,
+        ),
+        Resource::new(
+            "external-secrets.io",
+            "v1beta1",
+            "ExternalSecret",
+            "externalsecrets",
+            true,
+        ),
+        Resource::new(
+            "networking.istio.io",
+            "v1",
+            "VirtualService",
+            "virtualservices",
+            true,
+        ),
+        Resource::new(
+            "networking.istio.io",
+            "v1",
+            "DestinationRule",
+            "destinationrules",
+            true,
+        ),
         Resource::new("networking.istio.io", "v1", "Gateway", "gateways", true),
-        Resource::new("networking.istio.io", "v1", "ServiceEntry", "serviceentries", true),
-        Resource::new("networking.istio.io", "v1", "WorkloadEntry", "workloadentries", true),
-        Resource::new("security.istio.io", "v1", "PeerAuthentication", "peerauthentications", true),
-        Resource::new("security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies", true),
+        Resource::new(
+            "networking.istio.io",
+            "v1",
+            "ServiceEntry",
+            "serviceentries",
+            true,
+        ),
+        Resource::new(
+            "networking.istio.io",
+            "v1",
+            "WorkloadEntry",
+            "workloadentries",
+            true,
+        ),
+        Resource::new(
+            "security.istio.io",
+            "v1",
+            "PeerAuthentication",
+            "peerauthentications",
+            true,
+        ),
+        Resource::new(
+            "security.istio.io",
+            "v1",
+            "AuthorizationPolicy",
+            "authorizationpolicies",
+            true,
+        ),
     ]
 }
 
@@ -231,7 +291,12 @@ fn respond(code: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     r
 }
 
-fn status(code: StatusCode, reason: &str, message: String, details: Value) -> Response<Full<Bytes>> {
+fn status(
+    code: StatusCode,
+    reason: &str,
+    message: String,
+    details: Value,
+) -> Response<Full<Bytes>> {
     respond(
         code,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -295,17 +360,41 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let Ok(mut s) = st.lock() else {
-        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "poisoned".into(), json!({}));
+        return status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "poisoned".into(),
+            json!({}),
+        );
     };
     s.requests.push((
         method.to_string(),
-        format!("{path}{}", if query.is_empty() { String::new() } else { format!("?{}", query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")) }),
+        format!(
+            "{path}{}",
+            if query.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "?{}",
+                    query
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("&")
+                )
+            }
+        ),
     ));
     if let Some(r) = discovery(&s, &path) {
         return r;
     }
     let Some(t) = parse_path(&s, &path) else {
-        return status(StatusCode::NOT_FOUND, "NotFound", format!("the server could not find the requested resource ({path})"), json!({}));
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+            json!({}),
+        );
     };
     let verb = match (&method, &t.name) {
         (&Method::GET, None) => "list",
@@ -325,18 +414,35 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
         return status(
             StatusCode::FORBIDDEN,
             "Forbidden",
-            format!("{what} is forbidden: User \"system:serviceaccount:default:migrate\" cannot {verb} resource \"{}\" in API group \"{group}\" in the namespace \"{}\"", t.res.plural, t.namespace),
+            format!(
+                "{what} is forbidden: User \"system:serviceaccount:default:migrate\" cannot {verb} resource \"{}\" in API group \"{group}\" in the namespace \"{}\"",
+                t.res.plural, t.namespace
+            ),
             json!({"name": t.name.clone().unwrap_or_default(), "kind": t.res.plural}),
         );
     }
     let key = |name: &str| -> StoreKey {
-        (t.res.group.clone(), t.res.version.clone(), t.res.plural.clone(), t.namespace.clone(), name.to_string())
+        (
+            t.res.group.clone(),
+            t.res.version.clone(),
+            t.res.plural.clone(),
+            t.namespace.clone(),
+            name.to_string(),
+        )
     };
     let not_found = |name: &str| {
         status(
             StatusCode::NOT_FOUND,
             "NotFound",
-            format!("{}{} \"{name}\" not found", t.res.plural, if t.res.group.is_empty() { String::new() } else { format!(".{}", t.res.group) }),
+            format!(
+                "{}{} \"{name}\" not found",
+                t.res.plural,
+                if t.res.group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{}", t.res.group)
+                }
+            ),
             json!({"name": name, "group": t.res.group, "kind": t.res.plural}),
         )
     };
@@ -355,13 +461,18 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                 .objects
                 .iter()
                 .filter(|((g, v, p, ns, _), _)| {
-                    *g == t.res.group && *v == t.res.version && *p == t.res.plural
+                    *g == t.res.group
+                        && *v == t.res.version
+                        && *p == t.res.plural
                         && (t.namespace.is_empty() || *ns == t.namespace)
                 })
                 .map(|(_, o)| o)
                 .filter(|o| {
                     selector.iter().all(|(k, v)| {
-                        o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v)
+                        o.pointer("/metadata/labels")
+                            .and_then(|l| l.get(k))
+                            .and_then(Value::as_str)
+                            == Some(v)
                     })
                 })
                 .map(|o| {
@@ -375,54 +486,122 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                 })
                 .collect();
             let rv = s.revision.to_string();
-            respond(StatusCode::OK, &json!({"kind": format!("{}List", t.res.kind), "apiVersion": t.res.api_version(), "metadata": {"resourceVersion": rv}, "items": items}))
+            respond(
+                StatusCode::OK,
+                &json!({"kind": format!("{}List", t.res.kind), "apiVersion": t.res.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
+            )
         }
         ("get", Some(name)) => match s.objects.get(&key(name)) {
             Some(o) => respond(StatusCode::OK, o),
             None => not_found(name),
         },
         ("delete", Some(name)) => match s.objects.remove(&key(name)) {
-            Some(_) => respond(StatusCode::OK, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": t.res.plural}})),
+            Some(_) => respond(
+                StatusCode::OK,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": t.res.plural}}),
+            ),
             None => not_found(name),
         },
         ("create", _) | ("update", Some(_)) | ("patch", Some(_)) => {
             let Ok(incoming) = serde_json::from_slice::<Value>(&body) else {
-                return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not JSON".into(), json!({}));
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "the body is not JSON".into(),
+                    json!({}),
+                );
             };
-            let name = t.name.clone().or_else(|| incoming.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+            let name = t
+                .name
+                .clone()
+                .or_else(|| {
+                    incoming
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
             let k = key(&name);
             let existing = s.objects.get(&k).cloned();
             let apply = content_type.starts_with("application/apply-patch");
-            let manager = query.get("fieldManager").cloned().unwrap_or_else(|| "unknown".into());
+            let manager = query
+                .get("fieldManager")
+                .cloned()
+                .unwrap_or_else(|| "unknown".into());
             let desired = match verb {
                 "create" => {
                     if existing.is_some() {
-                        return status(StatusCode::CONFLICT, "AlreadyExists", format!("{} \"{name}\" already exists", t.res.plural), json!({"name": name, "kind": t.res.plural}));
+                        return status(
+                            StatusCode::CONFLICT,
+                            "AlreadyExists",
+                            format!("{} \"{name}\" already exists", t.res.plural),
+                            json!({"name": name, "kind": t.res.plural}),
+                        );
                     }
                     incoming
                 }
                 "update" => {
-                    let Some(e) = &existing else { return not_found(&name) };
-                    let want = incoming.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-                    let have = e.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+                    let Some(e) = &existing else {
+                        return not_found(&name);
+                    };
+                    let want = incoming
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str);
+                    let have = e
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str);
                     if want.is_some() && want != have {
-                        return status(StatusCode::CONFLICT, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", t.res.plural), json!({"name": name, "kind": t.res.plural}));
+                        return status(
+                            StatusCode::CONFLICT,
+                            "Conflict",
+                            format!(
+                                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                                t.res.plural
+                            ),
+                            json!({"name": name, "kind": t.res.plural}),
+                        );
                     }
                     incoming
                 }
                 _ if apply => incoming,
                 _ => {
-                    let Some(e) = &existing else { return not_found(&name) };
+                    let Some(e) = &existing else {
+                        return not_found(&name);
+                    };
                     let mut merged = e.clone();
                     merge_patch(&mut merged, &incoming);
                     merged
                 }
             };
-            let stored = store(&mut s, &t, &name, desired, existing.as_ref(), &manager, if apply { "Apply" } else { "Update" });
-            let code = if existing.is_none() && verb != "patch" { StatusCode::CREATED } else { StatusCode::OK };
-            respond(if existing.is_none() && apply { StatusCode::CREATED } else { code }, &stored)
+            let stored = store(
+                &mut s,
+                &t,
+                &name,
+                desired,
+                existing.as_ref(),
+                &manager,
+                if apply { "Apply" } else { "Update" },
+            );
+            let code = if existing.is_none() && verb != "patch" {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            respond(
+                if existing.is_none() && apply {
+                    StatusCode::CREATED
+                } else {
+                    code
+                },
+                &stored,
+            )
         }
-        _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not supported on {path}"), json!({})),
+        _ => status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not supported on {path}"),
+            json!({}),
+        ),
     }
 }
 
@@ -471,7 +650,10 @@ fn merge_patch(target: &mut Value, patch: &Value) {
 fn discovery(s: &State, path: &str) -> Option<Response<Full<Bytes>>> {
     let path = path.trim_end_matches('/');
     if path == "/api" {
-        return Some(respond(StatusCode::OK, &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})));
+        return Some(respond(
+            StatusCode::OK,
+            &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
+        ));
     }
     if path == "/apis" {
         let mut groups: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -481,11 +663,17 @@ fn discovery(s: &State, path: &str) -> Option<Response<Full<Bytes>>> {
         let groups: Vec<Value> = groups
             .into_iter()
             .map(|(g, vs)| {
-                let versions: Vec<Value> = vs.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
+                let versions: Vec<Value> = vs
+                    .iter()
+                    .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                    .collect();
                 json!({"name": g, "versions": versions.clone(), "preferredVersion": versions[0]})
             })
             .collect();
-        return Some(respond(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})));
+        return Some(respond(
+            StatusCode::OK,
+            &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+        ));
     }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (g, v) = match segs.as_slice() {
@@ -501,10 +689,22 @@ fn discovery(s: &State, path: &str) -> Option<Response<Full<Bytes>>> {
                         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}))
         .collect();
     if list.is_empty() {
-        return Some(status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), json!({})));
+        return Some(status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            json!({}),
+        ));
     }
-    let gv = if g.is_empty() { v.to_string() } else { format!("{g}/{v}") };
-    Some(respond(StatusCode::OK, &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list})))
+    let gv = if g.is_empty() {
+        v.to_string()
+    } else {
+        format!("{g}/{v}")
+    };
+    Some(respond(
+        StatusCode::OK,
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list}),
+    ))
 }
 
 fn parse_path(s: &State, path: &str) -> Option<Target> {
@@ -521,21 +721,48 @@ fn parse_path(s: &State, path: &str) -> Option<Target> {
         [plural, name] => (String::new(), *plural, Some(name.to_string())),
         _ => return None,
     };
-    let res = s.resources.iter().find(|r| r.group == g && r.version == v && r.plural == plural)?.clone();
-    Some(Target { res, namespace, name })
+    let res = s
+        .resources
+        .iter()
+        .find(|r| r.group == g && r.version == v && r.plural == plural)?
+        .clone();
+    Some(Target {
+        res,
+        namespace,
+        name,
+    })
 }
 
 /// Stores `desired` as the new state of the object, with the fields a real server fills.
-fn store(s: &mut State, t: &Target, name: &str, mut desired: Value, existing: Option<&Value>, manager: &str, operation: &str) -> Value {
+fn store(
+    s: &mut State,
+    t: &Target,
+    name: &str,
+    mut desired: Value,
+    existing: Option<&Value>,
+    manager: &str,
+    operation: &str,
+) -> Value {
     s.revision += 1;
     let rv = s.revision.to_string();
-    let Some(obj) = desired.as_object_mut() else { return desired };
+    let Some(obj) = desired.as_object_mut() else {
+        return desired;
+    };
     obj.insert("apiVersion".into(), Value::String(t.res.api_version()));
     obj.insert("kind".into(), Value::String(t.res.kind.clone()));
-    let top_fields: Map<String, Value> = obj.keys().filter(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "status")).map(|k| (format!("f:{k}"), json!({}))).collect();
+    let top_fields: Map<String, Value> = obj
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "status"))
+        .map(|k| (format!("f:{k}"), json!({})))
+        .collect();
     defaults(s, &t.res.kind, obj);
-    let old_meta = existing.and_then(|e| e.get("metadata")).cloned().unwrap_or(json!({}));
-    let spec_changed = existing.map(|e| e.get("spec") != obj.get("spec")).unwrap_or(true);
+    let old_meta = existing
+        .and_then(|e| e.get("metadata"))
+        .cloned()
+        .unwrap_or(json!({}));
+    let spec_changed = existing
+        .map(|e| e.get("spec") != obj.get("spec"))
+        .unwrap_or(true);
     let generation = match old_meta.get("generation").and_then(Value::as_i64) {
         Some(g) if spec_changed => g + 1,
         Some(g) => g,
@@ -547,11 +774,20 @@ fn store(s: &mut State, t: &Target, name: &str, mut desired: Value, existing: Op
         if t.res.namespaced {
             m.insert("namespace".into(), Value::String(t.namespace.clone()));
         }
-        let uid = old_meta.get("uid").cloned().unwrap_or_else(|| Value::String(format!("0000{:04x}-d0b1-4e00-8000-{:012x}", s.revision % 0xffff, s.revision)));
+        let uid = old_meta.get("uid").cloned().unwrap_or_else(|| {
+            Value::String(format!(
+                "0000{:04x}-d0b1-4e00-8000-{:012x}",
+                s.revision % 0xffff,
+                s.revision
+            ))
+        });
         m.insert("uid".into(), uid);
         m.insert("resourceVersion".into(), Value::String(rv));
         m.insert("generation".into(), json!(generation));
-        let created = old_meta.get("creationTimestamp").cloned().unwrap_or_else(|| Value::String(now()));
+        let created = old_meta
+            .get("creationTimestamp")
+            .cloned()
+            .unwrap_or_else(|| Value::String(now()));
         m.insert("creationTimestamp".into(), created);
         let mut managed: Vec<Value> = old_meta
             .get("managedFields")
@@ -567,7 +803,16 @@ fn store(s: &mut State, t: &Target, name: &str, mut desired: Value, existing: Op
     if let Some(st) = status_of(&t.res.kind, obj, generation) {
         obj.insert("status".into(), st);
     }
-    s.objects.insert((t.res.group.clone(), t.res.version.clone(), t.res.plural.clone(), t.namespace.clone(), name.to_string()), desired.clone());
+    s.objects.insert(
+        (
+            t.res.group.clone(),
+            t.res.version.clone(),
+            t.res.plural.clone(),
+            t.namespace.clone(),
+            name.to_string(),
+        ),
+        desired.clone(),
+    );
     desired
 }
 
@@ -604,10 +849,19 @@ fn pod_defaults(template: &mut Map<String, Value>, job: bool) {
                 set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
                 set_default(c, "terminationMessagePolicy", json!("File"));
                 set_default(c, "resources", json!({}));
-                let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+                let image = c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let last = image.rsplit('/').next().unwrap_or("");
-                let latest = (!last.contains(':') && !image.contains('@')) || image.ends_with(":latest");
-                set_default(c, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
+                let latest =
+                    (!last.contains(':') && !image.contains('@')) || image.ends_with(":latest");
+                set_default(
+                    c,
+                    "imagePullPolicy",
+                    json!(if latest { "Always" } else { "IfNotPresent" }),
+                );
                 if let Some(ps) = c.get_mut("ports").and_then(Value::as_array_mut) {
                     for p in ps.iter_mut().filter_map(Value::as_object_mut) {
                         set_default(p, "protocol", json!("TCP"));
@@ -648,16 +902,32 @@ fn defaults(s: &mut State, kind: &str, obj: &mut Map<String, Value>) {
                 "Deployment" => {
                     set_default(spec, "replicas", json!(1));
                     set_default(spec, "progressDeadlineSeconds", json!(600));
-                    set_default(spec, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+                    set_default(
+                        spec,
+                        "strategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                    );
                 }
                 "StatefulSet" => {
                     set_default(spec, "replicas", json!(1));
                     set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-                    set_default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-                    set_default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+                    set_default(
+                        spec,
+                        "updateStrategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                    );
+                    set_default(
+                        spec,
+                        "persistentVolumeClaimRetentionPolicy",
+                        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+                    );
                 }
                 _ => {
-                    set_default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+                    set_default(
+                        spec,
+                        "updateStrategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                    );
                 }
             }
             pod_defaults(obj_at(spec, "template"), false);
@@ -671,7 +941,11 @@ fn defaults(s: &mut State, kind: &str, obj: &mut Map<String, Value>) {
             set_default(spec, "parallelism", json!(1));
             set_default(spec, "completions", json!(1));
             set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
-            set_default(spec, "selector", json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+            set_default(
+                spec,
+                "selector",
+                json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+            );
             let template = obj_at(spec, "template");
             let labels = obj_at(obj_at(template, "metadata"), "labels");
             set_default(labels, "batch.kubernetes.io/controller-uid", json!(uid));
@@ -713,7 +987,10 @@ fn defaults(s: &mut State, kind: &str, obj: &mut Map<String, Value>) {
                 let data = obj_at(obj, "data");
                 for (k, v) in sd {
                     let text = v.as_str().unwrap_or("").to_string();
-                    data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+                    data.insert(
+                        k,
+                        json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                    );
                 }
             }
         }
@@ -730,15 +1007,31 @@ fn defaults(s: &mut State, kind: &str, obj: &mut Map<String, Value>) {
 }
 
 fn status_of(kind: &str, obj: &Map<String, Value>, generation: i64) -> Option<Value> {
-    let replicas = obj.get("spec").and_then(|s| s.get("replicas")).cloned().unwrap_or(json!(1));
+    let replicas = obj
+        .get("spec")
+        .and_then(|s| s.get("replicas"))
+        .cloned()
+        .unwrap_or(json!(1));
     Some(match kind {
-        "Deployment" | "StatefulSet" => json!({"observedGeneration": generation, "replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "updatedReplicas": replicas}),
-        "DaemonSet" => json!({"observedGeneration": generation, "currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberReady": 1, "numberMisscheduled": 0}),
+        "Deployment" | "StatefulSet" => {
+            json!({"observedGeneration": generation, "replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "updatedReplicas": replicas})
+        }
+        "DaemonSet" => {
+            json!({"observedGeneration": generation, "currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberReady": 1, "numberMisscheduled": 0})
+        }
         "Job" => json!({"active": 1, "startTime": now()}),
         "Service" => json!({"loadBalancer": {}}),
         "PersistentVolumeClaim" => {
-            let modes = obj.get("spec").and_then(|s| s.get("accessModes")).cloned().unwrap_or(json!([]));
-            let size = obj.get("spec").and_then(|s| s.pointer("/resources/requests/storage")).cloned().unwrap_or(json!("1Gi"));
+            let modes = obj
+                .get("spec")
+                .and_then(|s| s.get("accessModes"))
+                .cloned()
+                .unwrap_or(json!([]));
+            let size = obj
+                .get("spec")
+                .and_then(|s| s.pointer("/resources/requests/storage"))
+                .cloned()
+                .unwrap_or(json!("1Gi"));
             json!({"phase": "Bound", "accessModes": modes, "capacity": {"storage": size}})
         }
         _ => return None,

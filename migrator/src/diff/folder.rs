@@ -1,6 +1,6 @@
 //! Comparison of the bundle with a chart folder. Template files are compared as objects: each
 //! document is read as YAML with its Helm actions kept as opaque text (a line that is only an
-//! action becomes an entry of the synthetic `(template)` field), so a change shows as the fields
+//! action becomes an entry of the synthetic `~helm-actions` field), so a change shows as the fields
 //! it touches. values.yaml and Chart.yaml are compared field by field; other files line by line.
 
 use std::collections::BTreeMap;
@@ -109,7 +109,7 @@ pub(crate) fn template_objects(text: &str, path: &str) -> Result<Vec<Value>, Err
             && !actions.is_empty()
         {
             m.insert(
-                "(template)".into(),
+                "~helm-actions".into(),
                 Value::Array(actions.into_iter().map(Value::String).collect()),
             );
         }
@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["spec"]["type"], "{{ .Values.t }}");
         assert_eq!(
-            docs[0]["(template)"][0],
+            docs[0]["~helm-actions"][0],
             "{{- include \"x.labels\" . | nindent 4 }}"
         );
     }

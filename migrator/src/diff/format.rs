@@ -122,11 +122,12 @@ fn text(report: &Report, colour: bool) -> String {
             let _ = writeln!(out, "\n=== {}", service_title(&o.service));
         }
         let _ = writeln!(out, "\n{} {}", o.change.as_str(), o.key);
-        if o.secret && o.change == Change::Changed {
+        if o.change == Change::Changed {
+            let what = if o.secret { "secret key" } else { "field" };
             for f in &o.fields {
                 let _ = writeln!(
                     out,
-                    "  secret key {}: {} -> {}",
+                    "  {what} {}: {} -> {}",
                     f.path,
                     f.before.as_deref().unwrap_or("(none)"),
                     f.after.as_deref().unwrap_or("(none)")
