@@ -253,7 +253,16 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             eprintln!("warning: {w}");
         }
         let report = diff::against_dir(&output.bundle, &cli.out, &ledger)?;
-        return Ok(diff::format::render(&report, report_format(cli.format))?);
+        let body = diff::format::render(&report, report_format(cli.format))?;
+        if matches!(cli.format, Format::Text) {
+            return Ok(format!(
+                "dry run: chart {} would be written to {} ({} files)\n{body}",
+                emit_opts.name,
+                cli.out.display(),
+                output.bundle.files.len()
+            ));
+        }
+        return Ok(body);
     }
     if matches!(cli.format, Format::Markdown | Format::Html) {
         anyhow::bail!(

@@ -98,16 +98,19 @@ fn api_error(verb: &str, ar: &ApiResource, ns: &str, name: Option<&str>, e: kube
     if let kube::Error::Api(status) = &e
         && status.code == 403
     {
+        let resource = if ar.group.is_empty() {
+            ar.plural.clone()
+        } else {
+            format!("{}.{}", ar.plural, ar.group)
+        };
         return Error::Forbidden {
             verb: verb.to_string(),
-            resource: ar.plural.clone(),
-            name: name.map(|n| format!("/{n}")).unwrap_or_default(),
-            namespace: ns.to_string(),
-            group: if ar.group.is_empty() {
-                String::new()
-            } else {
-                format!(" in API group \"{}\"", ar.group)
+            object: match name {
+                Some(n) => format!("{}/{n}", ar.plural),
+                None => ar.plural.clone(),
             },
+            resource,
+            namespace: ns.to_string(),
             message: status.message.clone(),
         };
     }
@@ -170,10 +173,9 @@ pub async fn fetch(
                 {
                     return Err(Error::Forbidden {
                         verb: "get".into(),
-                        resource: format!("API discovery for {}", gvk.api_version()),
-                        name: String::new(),
+                        resource: "nonResourceURLs /api, /apis".into(),
+                        object: format!("the API discovery of {}", gvk.api_version()),
                         namespace: namespace.to_string(),
-                        group: String::new(),
                         message: s.message.clone(),
                     });
                 }

@@ -47,19 +47,18 @@ pub enum Error {
     },
     /// The API server refused a request for lack of permission.
     #[error(
-        "the Kubernetes API server refused to {verb} {resource}{name} in namespace {namespace} (403 Forbidden: {message}); the credentials need the `{verb}` permission on `{resource}`{group} (check with `kubectl auth can-i {verb} {resource} -n {namespace}`)"
+        "the Kubernetes API server refused to {verb} {object} in namespace {namespace} (403 Forbidden: {message}); the credentials need the `{verb}` permission on `{resource}` (check with `kubectl auth can-i {verb} {resource} -n {namespace}`)"
     )]
     Forbidden {
         /// The verb (`get`, `list`).
         verb: String,
-        /// The resource (plural), e.g. `secrets`.
+        /// The resource as RBAC names it: plural, with `.group` outside the core group
+        /// (`secrets`, `deployments.apps`).
         resource: String,
-        /// `/name` of the object, or empty for a list.
-        name: String,
+        /// What was asked for: `secrets/db-password`, or the resource for a list.
+        object: String,
         /// The namespace.
         namespace: String,
-        /// ` in API group "apps"`, or empty for the core group.
-        group: String,
         /// The server's message.
         message: String,
     },

@@ -384,8 +384,8 @@ mod tests {
 
     #[test]
     fn text_is_yaml_with_sorted_keys() {
-        let v = json!({"b": [{"y": 1, "x": "2"}, "s"], "a": {}});
-        assert_eq!(to_text(&v), "a: {}\nb:\n  - x: \"2\"\n    y: 1\n  - s\n");
+        let v = json!({"b": [{"z": 1, "x": "2"}, "s"], "a": {}});
+        assert_eq!(to_text(&v), "a: {}\nb:\n  - x: \"2\"\n    z: 1\n  - s\n");
         let back = parse_yaml_one(&to_text(&v), "t").expect("yaml");
         assert_eq!(sorted(&back), sorted(&v));
         assert_eq!(parse_scalar("\"16\""), json!("16"));
