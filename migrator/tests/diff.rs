@@ -26,7 +26,7 @@ fn repo() -> PathBuf {
 fn voting_app() -> Option<PathBuf> {
     let p = repo().join("../shared/fixtures/stacks/example-voting-app");
     if p.join("docker-stack.yml").exists() {
-        Some(p)
+        Some(std::fs::canonicalize(&p).unwrap_or(p))
     } else {
         println!("skipping: ../shared/fixtures/stacks is absent");
         None
