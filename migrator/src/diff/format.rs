@@ -288,3 +288,20 @@ fn html(report: &Report) -> Result<String, tera::Error> {
     cx.insert("groups", &groups);
     tera.render("report.html", &cx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_only_on_a_terminal() {
+        let diff = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same\n";
+        assert_eq!(colourise(diff, false), diff);
+        let c = colourise(diff, true);
+        assert!(
+            c.contains("\x1b[31m-old\x1b[0m") && c.contains("\x1b[32m+new\x1b[0m"),
+            "{c}"
+        );
+        assert!(c.contains("\n same\n"));
+    }
+}

@@ -15,6 +15,11 @@ const EXIT_DIFFERENCES: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "migrate diff",
+    bin_name = "migrate diff",
+    // Options of `migrate` that only concern writing the chart.
+    mut_arg("out", |a| a.hide(true)),
+    mut_arg("dry_run", |a| a.hide(true)),
+    mut_arg("force", |a| a.hide(true)),
     about = "Shows what `migrate` would change, without writing anything: the chart it would write compared with an existing output folder, or its objects (rendered with the default values, as `helm template` does) compared with the live objects of a cluster. Objects are compared field by field by (apiVersion, kind, namespace, name); other chart files line by line. Then the ledger summary.",
     after_help = "Exit codes:\n  0   no differences\n  2   differences\n  1   error (bad stack, unreadable folder, cluster unreachable, permission refused)\n  64  usage error\n\n--against cluster reads the kubeconfig (KUBECONFIG, ~/.kube/config; --context picks a context) or,\ninside a pod, the service account. It only sends GET and LIST requests: it needs `get` and `list`\non the kinds the chart emits in the namespace. Server-populated fields (status, managedFields,\nresourceVersion, uid, creationTimestamp, generation) and fields left at their API default are\nnot differences.\n\nSecret values are never shown: a changed Secret lists the keys that changed with a short digest\n(<redacted sha256:XXXXXXXX>)."
 )]
@@ -107,4 +112,38 @@ fn run(cli: &DiffCli) -> anyhow::Result<(String, bool)> {
     };
     let text = diff::format::render(&report, report_format(cli.base.format))?;
     Ok((text, report.has_differences()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_takes_the_migrate_options_and_its_own() {
+        let cli = DiffCli::try_parse_from([
+            "diff",
+            "-f",
+            "a.yml",
+            "b.yml",
+            "--format",
+            "html",
+            "--against",
+            "cluster",
+            "--context",
+            "prod",
+            "--release",
+            "shop",
+        ])
+        .expect("parse");
+        assert_eq!(cli.base.file, [PathBuf::from("a.yml")]);
+        assert_eq!(cli.base.files, [PathBuf::from("b.yml")]);
+        assert_eq!(cli.against, "cluster");
+        assert_eq!(cli.context.as_deref(), Some("prod"));
+        assert_eq!(cli.release.as_deref(), Some("shop"));
+        let missing =
+            DiffCli::try_parse_from(["diff", "a.yml"]).expect_err("--against is required");
+        assert!(missing.use_stderr());
+        let help = DiffCli::try_parse_from(["diff", "--help"]).expect_err("help");
+        assert!(help.to_string().contains("Usage: migrate diff"), "{help}");
+    }
 }
