@@ -2,6 +2,7 @@
 //! a conversion ledger. Pipeline: `load` (YAML → merged, interpolated, validated tree) → `model`
 //! (typed intermediate representation) → `emit` (bundle of files) → `report` (ledger and diffs).
 
+pub mod diff;
 pub mod emit;
 pub mod error;
 pub mod load;

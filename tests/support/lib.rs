@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 pub mod eureka;
 pub mod http;
+pub mod kube_api;
 pub mod poll;
 pub mod process;
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use migrator::diff;
 use migrator::emit::{self, SecretMode};
 use migrator::load::{self, Dialect};
 use migrator::model::Stack;
@@ -25,7 +26,7 @@ const EXIT_USAGE: u8 = 64;
     name = "migrate",
     version,
     about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies; with --istio also Istio objects and the bridge mapping file, see docs/istio.md) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
-    after_help = "Partial migration: --only vote,result --istio --legacy-endpoint redis=10.0.0.5:6379 converts two\nservices; the others stay on Swarm and are reached through ServiceEntries (docs/istio.md).\n\nExit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      the output folder is not empty (use --force), or --only/--except/--legacy-endpoint/--mapping\n      name what the stack does not allow\n  64  usage error (unknown option, missing file argument, bad --kube-version, an Istio option\n      without --istio)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+    after_help = "Partial migration: --only vote,result --istio --legacy-endpoint redis=10.0.0.5:6379 converts two\nservices; the others stay on Swarm and are reached through ServiceEntries (docs/istio.md).\n\nExit codes:\n  0   the chart was written (or the report printed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      the output folder is not empty (use --force), or --only/--except/--legacy-endpoint/--mapping\n      name what the stack does not allow\n  64  usage error (unknown option, missing file argument, bad --kube-version, an Istio option\n      without --istio)\n\nmigrate diff [OPTIONS] FILE... --against DIR|cluster compares the chart with a folder or a live\ncluster (exit 0 no differences, 2 differences, 1 error); see `migrate diff --help`.\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
     /// Stack file; repeat to merge several (later files override earlier ones).
@@ -42,7 +43,8 @@ struct Cli {
     /// environment wins over all of them.
     #[arg(long = "env-file", value_name = "FILE")]
     env_file: Vec<PathBuf>,
-    /// Output format: text (aligned table per service, then counts) or json (ledger and warnings).
+    /// Output format: text (aligned table per service, then counts) or json (ledger and warnings);
+    /// with --dry-run and `migrate diff` also markdown and html (one self-contained page).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Folder the chart is written to; an existing non-empty folder is refused unless --force.
@@ -58,8 +60,8 @@ struct Cli {
     /// Kubernetes version the chart targets, MAJOR.MINOR (1.25 or later).
     #[arg(long = "kube-version", value_name = "VERSION", default_value = "1.33", value_parser = kube_version)]
     kube_version: (u32, u32),
-    /// Write nothing: print the files that would be written (with sizes; secrets redacted) and
-    /// the ledger.
+    /// Write nothing: print the diff report of the chart against --out (as `migrate diff
+    /// --against OUT` does; a missing folder shows every file as added) and the ledger summary.
     #[arg(long)]
     dry_run: bool,
     /// Replace an existing non-empty output folder.
@@ -261,9 +263,26 @@ enum DialectArg {
 enum Format {
     Text,
     Json,
+    Markdown,
+    Html,
+}
+
+/// The report format for `--format` (text is coloured when stdout is a terminal).
+fn report_format(f: Format) -> diff::Format {
+    match f {
+        Format::Text => diff::Format::Text {
+            colour: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        },
+        Format::Json => diff::Format::Json,
+        Format::Markdown => diff::Format::Markdown,
+        Format::Html => diff::Format::Html,
+    }
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "diff") {
+        return diff_cmd::main();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -300,6 +319,9 @@ fn main() -> ExitCode {
     }
 }
 
+#[path = "migrate/diff_cmd.rs"]
+mod diff_cmd;
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -309,8 +331,18 @@ fn init_tracing() {
         .init();
 }
 
-/// parse args → env map → load → model → ledger → text.
-fn run(cli: &Cli) -> anyhow::Result<String> {
+/// What one conversion produced: the chart (and, when asked, its template trees), the ledger and
+/// the loader's warnings.
+struct Prepared {
+    output: emit::Output,
+    trees: Vec<emit::Tree>,
+    ledger: Ledger,
+    warnings: Vec<load::Warning>,
+    emit_opts: emit::Options,
+}
+
+/// parse args → env map → load → model → ledger → chart.
+pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
     let opts = load::Options {
         files: cli.file.iter().chain(&cli.files).cloned().collect(),
         dialect: match cli.dialect {
@@ -361,23 +393,58 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
         mesh.mapping = Some((path.display().to_string(), file));
     }
     // Also refines the ledger with the chart's findings and the partial-migration entries.
-    let output = migrator::mesh::chart(&stack, &emit_opts, &mesh, &mut ledger)?;
+    let (output, trees) =
+        migrator::mesh::chart_with_trees(&stack, &emit_opts, &mesh, &mut ledger, with_trees)?;
     drop(stack);
-    if !cli.dry_run {
-        // Refuse a non-empty folder before anything is printed.
-        emit::Bundle::check_target(&cli.out, cli.force)?;
+    Ok(Prepared {
+        output,
+        trees,
+        ledger,
+        warnings,
+        emit_opts,
+    })
+}
+
+/// `migrate`: writes the chart (or, with --dry-run, prints the diff report against --out).
+fn run(cli: &Cli) -> anyhow::Result<String> {
+    let Prepared {
+        output,
+        ledger,
+        warnings,
+        emit_opts,
+        ..
+    } = prepare(cli, false)?;
+    if cli.dry_run {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let report = diff::against_dir(&output.bundle, &cli.out, &ledger)?;
+        let body = diff::format::render(&report, report_format(cli.format))?;
+        if matches!(cli.format, Format::Text) {
+            return Ok(format!(
+                "dry run: chart {} would be written to {} ({} files)\n{body}",
+                emit_opts.name,
+                cli.out.display(),
+                output.bundle.files.len()
+            ));
+        }
+        return Ok(body);
     }
+    if matches!(cli.format, Format::Markdown | Format::Html) {
+        anyhow::bail!(
+            "--format markdown and html are report formats: use them with --dry-run or `migrate diff`"
+        );
+    }
+    // Refuse a non-empty folder before anything is printed.
+    emit::Bundle::check_target(&cli.out, cli.force)?;
     // The files are written while the ledger is formatted and printed (the file system and the
     // formatting each take about as long for a large stack). A failed write still fails the run.
     let text = std::thread::scope(|scope| -> anyhow::Result<String> {
-        let writer =
-            (!cli.dry_run).then(|| scope.spawn(|| output.bundle.write(&cli.out, cli.force)));
+        let writer = scope.spawn(|| output.bundle.write(&cli.out, cli.force));
         let text = report(cli, &emit_opts, &warnings, &ledger, &output);
-        if let Some(writer) = writer {
-            writer
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        }
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         text
     })?;
     // The process exits next: freeing the chart and the ledger (tens of thousands of
@@ -387,7 +454,8 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The report on stdout: the ledger as JSON (streamed to stdout; returns "") or as text.
+/// The report on stdout after the chart is written: the ledger as JSON (streamed to stdout;
+/// returns "") or as text.
 fn report(
     cli: &Cli,
     emit_opts: &emit::Options,
@@ -428,29 +496,16 @@ fn report(
             stdout.flush()?;
             String::new()
         }
-        Format::Text => {
+        Format::Text | Format::Markdown | Format::Html => {
             for w in warnings {
                 eprintln!("warning: {w}");
             }
-            let files = output.bundle.files.len();
-            let head = if cli.dry_run {
-                format!(
-                    "dry run: chart {} would be written to {out_dir} ({files} files):\n{}\n",
-                    emit_opts.name,
-                    output.bundle.listing()
-                )
-            } else {
-                String::new()
-            };
-            let tail = if cli.dry_run {
-                String::new()
-            } else {
-                format!(
-                    "\nwrote chart {} to {out_dir} ({files} files)\n",
-                    emit_opts.name
-                )
-            };
-            format!("{head}{}{tail}", ledger.to_text())
+            format!(
+                "{}\nwrote chart {} to {out_dir} ({} files)\n",
+                ledger.to_text(),
+                emit_opts.name,
+                output.bundle.files.len()
+            )
         }
     };
     Ok(text)

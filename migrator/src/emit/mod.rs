@@ -105,8 +105,33 @@ pub fn chart(stack: &Stack, opts: &Options) -> Result<Output, Error> {
 /// Generates the chart for `stack` with the mesh objects `plan` asks for (Istio objects, lanes,
 /// the bridge's mapping file; see [`istio::Plan`]). An empty plan gives [`chart`]'s output.
 pub fn chart_with(stack: &Stack, opts: &Options, plan: &istio::Plan) -> Result<Output, Error> {
-    let _span = tracing::info_span!("emit", chart = %opts.name).entered();
+    generate(Cx::new(stack, opts, plan)).map(|(output, _)| output)
+}
+
+/// One template file as the emitter built it: its path under `templates/` and its documents,
+/// with the Helm actions still in place (`diff::render` evaluates them with the default values).
+pub type Tree = (String, Vec<Yaml>);
+
+/// [`chart`], plus the document trees of every template (for rendering the chart with its
+/// default values in-process; see docs/adr/0006-diff-reports.md).
+pub fn chart_with_trees(stack: &Stack, opts: &Options) -> Result<(Output, Vec<Tree>), Error> {
+    chart_with_plan_trees(stack, opts, &istio::Plan::default())
+}
+
+/// [`chart_with`], plus the document trees of every template.
+pub fn chart_with_plan_trees(
+    stack: &Stack,
+    opts: &Options,
+    plan: &istio::Plan,
+) -> Result<(Output, Vec<Tree>), Error> {
     let mut cx = Cx::new(stack, opts, plan);
+    cx.trees = Some(Vec::new());
+    generate(cx)
+}
+
+fn generate(mut cx: Cx<'_>) -> Result<(Output, Vec<Tree>), Error> {
+    let stack = cx.stack;
+    let _span = tracing::info_span!("emit", chart = %cx.opts.name).entered();
     for s in stack.services.keys() {
         cx.key_of(s);
     }
@@ -119,10 +144,13 @@ pub fn chart_with(stack: &Stack, opts: &Options, plan: &istio::Plan) -> Result<O
     istio::objects(&mut cx);
     cx.finish_templates();
     chart::files(&mut cx);
-    Ok(Output {
-        bundle: cx.bundle,
-        findings: cx.findings,
-    })
+    Ok((
+        Output {
+            bundle: cx.bundle,
+            findings: cx.findings,
+        },
+        cx.trees.unwrap_or_default(),
+    ))
 }
 
 /// Applies findings to the ledger: the entry with the same key path takes the finding's status,
@@ -197,6 +225,8 @@ pub(crate) struct Cx<'a> {
     pub persistence: BTreeMap<String, Vec<(String, Yaml)>>,
     /// The thread that writes templates while the chart is generated.
     renderer: Option<render::Renderer>,
+    /// The template trees, kept only when asked for ([`chart_with_trees`]).
+    trees: Option<Vec<Tree>>,
 }
 
 /// One service's line in NOTES.txt and the chart README.
@@ -227,6 +257,7 @@ impl<'a> Cx<'a> {
             service_keys: BTreeMap::new(),
             persistence: BTreeMap::new(),
             renderer: render::Renderer::start(),
+            trees: None,
         }
     }
 
@@ -310,9 +341,13 @@ impl<'a> Cx<'a> {
         } else {
             bundle::MODE_FILE
         };
+        let docs: Vec<Yaml> = docs.into();
+        if let Some(trees) = &mut self.trees {
+            trees.push((path.to_string(), docs.clone()));
+        }
         let job = render::Job {
             path: format!("templates/{path}"),
-            docs: docs.into(),
+            docs,
             mode,
         };
         let job = match &self.renderer {

@@ -48,6 +48,18 @@ pub fn chart(
     opts: &Options,
     ledger: &mut Ledger,
 ) -> Result<Output, Error> {
+    chart_with_trees(stack, emit_opts, opts, ledger, false).map(|(output, _)| output)
+}
+
+/// [`chart`], plus the document trees of every template when `keep_trees` (for rendering the
+/// chart with its default values in-process: `migrate diff --against cluster`).
+pub fn chart_with_trees(
+    stack: &Stack,
+    emit_opts: &emit::Options,
+    opts: &Options,
+    ledger: &mut Ledger,
+    keep_trees: bool,
+) -> Result<(Output, Vec<emit::Tree>), Error> {
     let sel = select::select(stack, &opts.only, &opts.except)?;
     let endpoints = endpoints(stack, &sel, opts)?;
     let mut extensions = BTreeMap::new();
@@ -88,14 +100,21 @@ pub fn chart(
             .map(|s| s.name.clone())
             .collect(),
     };
-    let output = if sel.is_partial() {
-        emit::chart_with(&select::moved_stack(stack, &sel), emit_opts, &plan)?
+    let generate = |s: &Stack| {
+        if keep_trees {
+            emit::chart_with_plan_trees(s, emit_opts, &plan)
+        } else {
+            emit::chart_with(s, emit_opts, &plan).map(|o| (o, Vec::new()))
+        }
+    };
+    let (output, trees) = if sel.is_partial() {
+        generate(&select::moved_stack(stack, &sel))?
     } else {
-        emit::chart_with(stack, emit_opts, &plan)?
+        generate(stack)?
     };
     emit::refine(ledger, &output.findings);
     account(stack, &sel, &edges, &endpoints, &plan, ledger);
-    Ok(output)
+    Ok((output, trees))
 }
 
 /// The port clients of a Swarm service use: its only declared port (`ports` target or `expose`).
