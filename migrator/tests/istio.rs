@@ -824,6 +824,13 @@ fn istio_off_leaves_the_chart_as_it_was() {
         .expect("encrypted entry");
     assert_eq!(enc.status, Status::Dropped);
     assert!(enc.reason.contains("--istio"), "{}", enc.reason);
+    let x = ledger
+        .entries
+        .iter()
+        .find(|e| e.source.path == "services.web.x-istio")
+        .expect("x-istio entry");
+    assert_eq!(x.status, Status::Dropped);
+    assert!(x.reason.contains("--istio"), "{}", x.reason);
     let (ledger, _) = chart(
         &file,
         &mesh::Options {

@@ -210,6 +210,21 @@ fn account(
     ledger: &mut Ledger,
 ) {
     if !plan.istio {
+        for name in &sel.moved {
+            if let Some(x) = stack
+                .services
+                .get(name)
+                .and_then(|s| s.extensions.get(istio::extension::KEY))
+            {
+                refine_path(
+                    ledger,
+                    &x.source.path,
+                    Status::Dropped,
+                    "-",
+                    "x-istio is checked but only applies with --istio (or --mesh istio)",
+                );
+            }
+        }
         for n in stack.networks.values() {
             if let Some(e) = n.driver_opts.get("encrypted") {
                 // The table classifies `driver_opts` as a whole (it holds `encrypted`).
