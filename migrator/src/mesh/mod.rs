@@ -69,15 +69,42 @@ pub fn chart_with_trees(
         }
     }
     let edges = select::edges(stack, &sel);
+    // With an address: a ServiceEntry to it. Without one, a service the moved ones name
+    // explicitly (depends_on, links, environment) on a known port still gets a ServiceEntry that
+    // resolves its name through DNS: the mesh knows its port and protocol, and a mesh with
+    // `outboundTrafficPolicy: REGISTRY_ONLY` lets the calls out.
     let legacy: Vec<Legacy> = sel
         .left
         .iter()
-        .filter(|l| endpoints.contains_key(*l))
-        .map(|l| Legacy {
-            name: l.clone(),
-            port: stack.services.get(l).and_then(declared_port),
-            endpoints: endpoints.get(l).cloned().unwrap_or_default(),
+        .filter_map(|l| {
+            let port = stack.services.get(l).and_then(declared_port).or_else(|| {
+                edges
+                    .iter()
+                    .filter(|e| &e.to == l && sel.moved.contains(&e.from))
+                    .find_map(|e| e.port)
+            });
+            let named = edges.iter().any(|e| {
+                &e.to == l && sel.moved.contains(&e.from) && !matches!(e.via, Via::Network(_))
+            });
+            match endpoints.get(l) {
+                Some(eps) => Some(Legacy {
+                    name: l.clone(),
+                    port,
+                    endpoints: eps.clone(),
+                }),
+                None if named && port.is_some() => Some(Legacy {
+                    name: l.clone(),
+                    port,
+                    endpoints: Vec::new(),
+                }),
+                None => None,
+            }
         })
+        .collect();
+    let dns_only: std::collections::BTreeSet<String> = legacy
+        .iter()
+        .filter(|l| l.endpoints.is_empty())
+        .map(|l| l.name.clone())
         .collect();
     let plan = Plan {
         istio: opts.istio,
@@ -113,7 +140,7 @@ pub fn chart_with_trees(
         generate(stack)?
     };
     emit::refine(ledger, &output.findings);
-    account(stack, &sel, &edges, &endpoints, &plan, ledger);
+    account(stack, &sel, &edges, &endpoints, &dns_only, &plan, ledger);
     Ok((output, trees))
 }
 
@@ -197,10 +224,26 @@ fn account(
     sel: &Selection,
     edges: &[Edge],
     endpoints: &BTreeMap<String, Vec<Endpoint>>,
+    dns_only: &std::collections::BTreeSet<String>,
     plan: &Plan,
     ledger: &mut Ledger,
 ) {
     if !plan.istio {
+        for name in &sel.moved {
+            if let Some(x) = stack
+                .services
+                .get(name)
+                .and_then(|s| s.extensions.get(istio::extension::KEY))
+            {
+                refine_path(
+                    ledger,
+                    &x.source.path,
+                    Status::Dropped,
+                    "-",
+                    "x-istio is checked but only applies with --istio (or --mesh istio)",
+                );
+            }
+        }
         for n in stack.networks.values() {
             if let Some(e) = n.driver_opts.get("encrypted") {
                 // The table classifies `driver_opts` as a whole (it holds `encrypted`).
@@ -349,6 +392,14 @@ fn account(
                 "stays on Swarm".into(),
                 "an endpoint is given but the ServiceEntry needs --istio (or --mesh istio)".into(),
             ),
+            (None, true) if dns_only.contains(name) => (
+                Status::Approximated,
+                format!("stays on Swarm; ServiceEntry {name} (resolution DNS)"),
+                format!(
+                    "migrated services may call it ({}); the ServiceEntry resolves the name '{name}' through DNS, which must find the Swarm service: give --legacy-endpoint {name}=HOST:PORT for a fixed address",
+                    callers.join(", ")
+                ),
+            ),
             (None, _) if !callers.is_empty() => (
                 Status::NeedsInput,
                 "stays on Swarm".into(),
@@ -368,6 +419,7 @@ fn account(
     for e in edges {
         let (status, target, reason) = if sel.moved.contains(&e.from) {
             let served = plan.istio && endpoints.contains_key(&e.to);
+            let by_dns = plan.istio && dns_only.contains(&e.to);
             let how = match &e.via {
                 Via::DependsOn => "depends_on".to_string(),
                 Via::Link => "links".to_string(),
@@ -380,6 +432,15 @@ fn account(
                     format!("ServiceEntry {}", e.to),
                     format!(
                         "{how}: '{}' stays on Swarm; the mesh resolves the name '{}' to its legacy endpoint (Istio DNS proxying must be on for the short name)",
+                        e.to, e.to
+                    ),
+                )
+            } else if by_dns {
+                (
+                    Status::Approximated,
+                    format!("ServiceEntry {} (resolution DNS)", e.to),
+                    format!(
+                        "{how}: '{}' stays on Swarm; the mesh resolves its name through DNS (no address given: --legacy-endpoint {}=HOST:PORT)",
                         e.to, e.to
                     ),
                 )

@@ -93,6 +93,8 @@ pub struct Edge {
     pub via: Via,
     /// Where.
     pub source: SourceKey,
+    /// The port the reference names (`redis:6379` in an environment value), if any.
+    pub port: Option<u16>,
 }
 
 /// Environment keys that name a peer's address.
@@ -125,6 +127,30 @@ pub fn names_host(key: &str, value: &str, service: &str) -> bool {
     hinted && { tokens.into_iter().any(|t| t == service) }
 }
 
+/// The port written after `service:` in an environment value (`redis:6379`,
+/// `postgres://db:5432/x`), if any.
+pub fn port_after(value: &str, service: &str) -> Option<u16> {
+    let mut rest = value;
+    while let Some(at) = rest.find(service) {
+        let before = rest[..at].chars().next_back();
+        let tail = &rest[at + service.len()..];
+        if before.is_none_or(|c| matches!(c, '/' | '@' | ',' | ' ' | '='))
+            && let Some(digits) = tail.strip_prefix(':')
+        {
+            let end = digits
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(digits.len());
+            if let Ok(p) = digits[..end].parse::<u16>()
+                && p > 0
+            {
+                return Some(p);
+            }
+        }
+        rest = tail;
+    }
+    None
+}
+
 /// Every reference that crosses the boundary, in both directions, in service order.
 pub fn edges(stack: &Stack, sel: &Selection) -> Vec<Edge> {
     let mut out = Vec::new();
@@ -143,6 +169,7 @@ pub fn edges(stack: &Stack, sel: &Selection) -> Vec<Edge> {
                     to: d.value.clone(),
                     via: Via::DependsOn,
                     source: d.source.clone(),
+                    port: None,
                 });
             }
         }
@@ -154,6 +181,7 @@ pub fn edges(stack: &Stack, sel: &Selection) -> Vec<Edge> {
                     to: target,
                     via: Via::Link,
                     source: l.source.clone(),
+                    port: None,
                 });
             }
         }
@@ -168,6 +196,7 @@ pub fn edges(stack: &Stack, sel: &Selection) -> Vec<Edge> {
                         to: other.clone(),
                         via: Via::Environment(key.clone()),
                         source: v.source.clone(),
+                        port: port_after(value, other),
                     });
                 }
             }
@@ -185,6 +214,7 @@ pub fn edges(stack: &Stack, sel: &Selection) -> Vec<Edge> {
                         to: other.clone(),
                         via: Via::Network(net.clone()),
                         source: a.source.clone(),
+                        port: None,
                     });
                 }
             }
@@ -203,6 +233,15 @@ pub fn moved_stack(stack: &Stack, sel: &Selection) -> Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_written_after_the_name() {
+        assert_eq!(port_after("redis:6379", "redis"), Some(6379));
+        assert_eq!(port_after("postgres://u:p@db:5432/votes", "db"), Some(5432));
+        assert_eq!(port_after("http://db/api", "db"), None);
+        assert_eq!(port_after("xdb:80,db:81", "db"), Some(81));
+        assert_eq!(port_after("db:0", "db"), None);
+    }
 
     #[test]
     fn environment_values_that_name_a_host() {

@@ -1,7 +1,7 @@
 //! ServiceEntry (+ WorkloadEntry) for each service left on Swarm that the mesh reaches: the host
 //! is the Swarm name, so migrated services keep calling it by the name they used on Swarm. IP
 //! endpoints become WorkloadEntries selected by the ServiceEntry (resolution STATIC); DNS names
-//! stay inline endpoints (resolution DNS).
+//! stay inline endpoints (resolution DNS); without any address the name itself is resolved (DNS).
 
 use crate::emit::Cx;
 use crate::emit::istio::{LEGACY_LABEL, Legacy, NETWORKING, resource, template};
@@ -11,7 +11,7 @@ use crate::emit::yaml::Yaml;
 pub(crate) fn objects(cx: &mut Cx<'_>) {
     let legacy = cx.plan.legacy.clone();
     for l in &legacy {
-        if l.endpoints.is_empty() {
+        if l.port.is_none() && l.endpoints.is_empty() {
             continue;
         }
         let docs = service(cx, l);
@@ -28,7 +28,7 @@ fn service(cx: &mut Cx<'_>, l: &Legacy) -> Vec<Yaml> {
         .unwrap_or(0);
     let port_name = format!("tcp-{client_port}");
     let label = crate::emit::name::dns_label(&l.name, 63);
-    let all_ip = l.endpoints.iter().all(|e| e.is_ip());
+    let all_ip = !l.endpoints.is_empty() && l.endpoints.iter().all(|e| e.is_ip());
     let mut docs = Vec::new();
     let mut spec = vec![
         ("hosts".to_string(), Yaml::Seq(vec![Yaml::str(&l.name)])),
@@ -67,6 +67,9 @@ fn service(cx: &mut Cx<'_>, l: &Legacy) -> Vec<Yaml> {
                 wspec,
             ));
         }
+    } else if l.endpoints.is_empty() {
+        // No address given: Envoy resolves the Swarm name itself.
+        spec.push(("resolution".into(), Yaml::str("DNS")));
     } else {
         spec.push(("resolution".into(), Yaml::str("DNS")));
         spec.push((

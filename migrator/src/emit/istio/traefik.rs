@@ -432,27 +432,32 @@ pub(crate) fn parse(labels: &StringMap, ports: &[u32]) -> Routing {
                     "the certificate's names come from the Secret; TLS options keep Istio's defaults".into(),
                 ),
                 "middlewares" => {
+                    let mut refused = false;
                     for m in list(&v.value) {
                         let bare = m.split('@').next().unwrap_or(&m).to_string();
                         match middlewares.get(&bare) {
                             Some(def) => {
                                 if let Err(reason) = middleware(&mut router, &bare, def) {
                                     ok = ok && !reason.blocks;
+                                    refused = true;
                                     note(&mut out, &v.source, Status::NeedsInput, "-", reason.text);
                                 }
                             }
-                            None => note(
-                                &mut out,
-                                &v.source,
-                                Status::NeedsInput,
-                                "-",
-                                format!(
-                                    "middleware '{m}' is defined outside this service's labels; translate it by hand"
-                                ),
-                            ),
+                            None => {
+                                refused = true;
+                                note(
+                                    &mut out,
+                                    &v.source,
+                                    Status::NeedsInput,
+                                    "-",
+                                    format!(
+                                        "middleware '{m}' is defined outside this service's labels; translate it by hand"
+                                    ),
+                                );
+                            }
                         }
                     }
-                    if ok {
+                    if !refused {
                         note(
                             &mut out,
                             &v.source,
@@ -1271,6 +1276,13 @@ mod tests {
         );
         let mw = note(&r, "traefik.http.routers.web.middlewares");
         assert_eq!(mw.status, Status::NeedsInput);
+        assert!(
+            r.notes
+                .iter()
+                .filter(|n| n.source.path.ends_with("routers.web.middlewares"))
+                .all(|n| n.status == Status::NeedsInput),
+            "no converted note beside the refusals"
+        );
         assert_eq!(
             note(&r, "traefik.http.middlewares.limit.ratelimit.average").status,
             Status::NeedsInput
