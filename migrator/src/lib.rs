@@ -7,5 +7,6 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod report;
+pub mod swarm;
 
 pub use error::Error;

@@ -12,6 +12,7 @@ use migrator::emit::{self, SecretMode};
 use migrator::load::{self, Dialect};
 use migrator::model::Stack;
 use migrator::report::Ledger;
+use migrator::swarm;
 
 /// Exit code for usage errors (BSD `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;
@@ -20,8 +21,8 @@ const EXIT_USAGE: u8 = 64;
 #[command(
     name = "migrate",
     version,
-    about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
-    after_help = "Exit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      or the output folder is not empty (use --force)\n  64  usage error (unknown option, missing file argument, bad --kube-version)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+    about = "Reads Docker Swarm stack files the way `docker stack deploy` does (or a live Swarm with --from-swarm), writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
+    after_help = "Exit codes:\n  0   the chart was written (or listed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      or the output folder is not empty (use --force); with --from-swarm also: the daemon is\n      unreachable, is not a Swarm manager, speaks too old an API, or its socket is not permitted\n  64  usage error (unknown option, missing file argument, bad --kube-version)\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
     /// Stack file; repeat to merge several (later files override earlier ones).
@@ -65,6 +66,49 @@ struct Cli {
     /// external-secrets (ExternalSecret objects; no value enters the chart).
     #[arg(long, value_enum, default_value_t = SecretsArg::Inline)]
     secrets: SecretsArg,
+    /// Read the stack from a live Swarm manager through the Docker API instead of stack files
+    /// (see docs/live-swarm.md).
+    #[arg(long, conflicts_with_all = ["file", "files", "env_file"], help_heading = "Live Swarm")]
+    from_swarm: bool,
+    /// Docker daemon of a Swarm manager: unix:///path, tcp://HOST:PORT or http://HOST:PORT
+    /// (default: $DOCKER_HOST, else unix:///var/run/docker.sock).
+    #[arg(
+        long = "docker-host",
+        value_name = "URL",
+        requires = "from_swarm",
+        help_heading = "Live Swarm"
+    )]
+    docker_host: Option<String>,
+    /// Read the services of this stack only (label com.docker.stack.namespace=NAME); its name
+    /// prefix is removed from every object, as `docker stack deploy` added it.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "from_swarm",
+        conflicts_with = "service",
+        help_heading = "Live Swarm"
+    )]
+    stack: Option<String>,
+    /// Read this service only (its Swarm name); repeatable.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "from_swarm",
+        help_heading = "Live Swarm"
+    )]
+    service: Vec<String>,
+    /// Keep the @sha256 digest Swarm pinned on each image (default: the tag only).
+    #[arg(long, requires = "from_swarm", help_heading = "Live Swarm")]
+    pin_digests: bool,
+    /// Folder of files named after the secrets (stack-local name, or Swarm name) holding their
+    /// values; Swarm never returns secret data, so secrets without a file are needs-input.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "from_swarm",
+        help_heading = "Live Swarm"
+    )]
+    secrets_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -129,10 +173,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if cli.file.is_empty() && cli.files.is_empty() {
+    if cli.file.is_empty() && cli.files.is_empty() && !cli.from_swarm {
         let e = Cli::command().error(
             clap::error::ErrorKind::MissingRequiredArgument,
-            "no stack file given: name one with -f FILE or as an argument",
+            "no stack file given: name one with -f FILE or as an argument, or use --from-swarm",
         );
         let _ = e.print();
         return ExitCode::from(EXIT_USAGE);
@@ -160,7 +204,28 @@ fn init_tracing() {
         .init();
 }
 
-/// parse args → env map → load → model → ledger → text.
+/// The live Swarm read by --from-swarm (`$DOCKER_HOST` is read here: the library never reads the
+/// environment).
+fn from_swarm(cli: &Cli) -> Result<swarm::Imported, swarm::Error> {
+    use std::io::IsTerminal as _;
+    let host = cli
+        .docker_host
+        .clone()
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+    swarm::import(&swarm::Options {
+        host,
+        selection: swarm::Selection {
+            stack: cli.stack.clone(),
+            services: cli.service.clone(),
+            pin_digests: cli.pin_digests,
+            secrets_dir: cli.secrets_dir.clone(),
+        },
+        progress: std::io::stderr().is_terminal(),
+    })
+}
+
+/// parse args → env map → load (or read the Swarm) → model → ledger → text.
 fn run(cli: &Cli) -> anyhow::Result<String> {
     let opts = load::Options {
         files: cli.file.iter().chain(&cli.files).cloned().collect(),
@@ -168,19 +233,34 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
             DialectArg::Swarm => Dialect::Swarm,
             DialectArg::Compose => Dialect::Compose,
         },
-        env: environment(&cli.env_file)?,
+        env: if cli.from_swarm {
+            BTreeMap::new()
+        } else {
+            environment(&cli.env_file)?
+        },
     };
-    let loaded = load::load(&opts)?;
-    let stack = Stack::from_loaded(&loaded)?;
-    // The ledger is all that still needs the loaded tree: build it, then free the tree before
-    // the chart is generated (it is the largest structure for big stacks).
-    let mut ledger = Ledger::from_loaded(&loaded);
-    // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
-    let load::Loaded { warnings, root, .. } = loaded;
-    drop(root);
+    let (stack, mut ledger, warnings, imported) = if cli.from_swarm {
+        let mut imported = from_swarm(cli)?;
+        let stack = std::mem::take(&mut imported.stack);
+        let ledger = imported.ledger();
+        let warnings = std::mem::take(&mut imported.warnings);
+        (stack, ledger, warnings, Some(imported))
+    } else {
+        let loaded = load::load(&opts)?;
+        let stack = Stack::from_loaded(&loaded)?;
+        // The ledger is all that still needs the loaded tree: build it, then free the tree before
+        // the chart is generated (it is the largest structure for big stacks).
+        let ledger = Ledger::from_loaded(&loaded);
+        // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
+        let load::Loaded { warnings, root, .. } = loaded;
+        drop(root);
+        (stack, ledger, warnings, None)
+    };
     let emit_opts = emit::Options {
         name: emit::chart_name(
-            cli.name.as_deref(),
+            cli.name
+                .as_deref()
+                .or(imported.as_ref().and_then(|i| i.stack_name.as_deref())),
             &stack,
             opts.files.first().map(PathBuf::as_path),
         ),
@@ -194,6 +274,9 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     let output = emit::chart(&stack, &emit_opts)?;
     drop(stack);
     emit::refine(&mut ledger, &output.findings);
+    if let Some(imported) = &imported {
+        imported.annotate(&mut ledger);
+    }
     if !cli.dry_run {
         output.bundle.write(&cli.out, cli.force)?;
     }
