@@ -218,6 +218,23 @@ fn swarm_read_back_converts_like_the_deployed_file() {
         "{err}"
     );
 
+    // A user who may not open the socket (here: not even enter its folder) is told what to do.
+    if let Some(setpriv) = e2e::tool("setpriv") {
+        let mut cmd = Command::new(setpriv);
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args(["--from-swarm", "--docker-host", &host, "--dry-run"])
+            .env_remove("DOCKER_HOST");
+        let (code, _, err) =
+            dockerd::run_status(cmd, "migrate as nobody", MIGRATE_TIMEOUT).expect("setpriv");
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("permission denied on the Docker socket")
+                && err.contains("`docker` group"),
+            "{err}"
+        );
+    }
+
     d.swarm_init().expect("swarm init");
     d.import_busybox(IMAGE).expect("docker import");
 

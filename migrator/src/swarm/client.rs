@@ -169,22 +169,8 @@ pub async fn fetch(
                 detail: e.to_string(),
             },
         })?;
-    let healthchecks = healthchecks(&raw);
     let mut services = services;
-    for s in &mut services {
-        let Some(h) = s.id.as_deref().and_then(|id| healthchecks.get(id)) else {
-            continue;
-        };
-        if let Some(c) = s
-            .spec
-            .as_mut()
-            .and_then(|sp| sp.task_template.as_mut())
-            .and_then(|t| t.container_spec.as_mut())
-            && c.health_check.is_none()
-        {
-            c.health_check = Some(h.clone());
-        }
-    }
+    restore_healthchecks(&mut services, &raw);
     step("listed services");
     let networks = docker
         .list_networks(Some(ListNetworksOptions { filters: None }))
@@ -210,6 +196,26 @@ pub async fn fetch(
         subnet_size,
         api_version,
     })
+}
+
+/// Puts back each service's healthcheck from the plain JSON of `GET /services` (`raw`), where
+/// bollard's typed listing lost it.
+pub fn restore_healthchecks(services: &mut [Service], raw: &serde_json::Value) {
+    let healthchecks = healthchecks(raw);
+    for s in services {
+        let Some(h) = s.id.as_deref().and_then(|id| healthchecks.get(id)) else {
+            continue;
+        };
+        if let Some(c) = s
+            .spec
+            .as_mut()
+            .and_then(|sp| sp.task_template.as_mut())
+            .and_then(|t| t.container_spec.as_mut())
+            && c.health_check.is_none()
+        {
+            c.health_check = Some(h.clone());
+        }
+    }
 }
 
 /// Each service's healthcheck (by service ID) from the plain JSON of `GET /services`.

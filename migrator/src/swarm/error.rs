@@ -138,7 +138,12 @@ pub enum Error {
 /// asked (`listing services`).
 pub fn classify(err: &bollard::errors::Error, host: &str, what: &'static str) -> Error {
     use bollard::errors::Error as B;
-    if let Some(kind) = io_kind(err) {
+    // `IOError` is transparent: its `source()` skips the I/O error itself.
+    let kind = match err {
+        B::IOError { err } => Some(err.kind()),
+        _ => io_kind(err),
+    };
+    if let Some(kind) = kind {
         return match kind {
             std::io::ErrorKind::PermissionDenied => Error::PermissionDenied {
                 host: host.to_string(),

@@ -184,3 +184,100 @@ impl Imported {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::node::Mark;
+    use crate::model::SourceKey;
+    use crate::report::Entry;
+
+    fn entry(path: &str, status: Status) -> Entry {
+        Entry {
+            source: SourceKey::new(
+                Mark {
+                    file: "swarm:secret/x:Spec.Name".into(),
+                    line: 0,
+                    col: 0,
+                },
+                path,
+            ),
+            service: None,
+            rule: "secrets.*".into(),
+            status,
+            target: "Secret".into(),
+            reason: "the file's content becomes the Secret's data".into(),
+        }
+    }
+
+    #[test]
+    fn the_ledger_says_where_each_secret_value_comes_from() {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let imported = Imported {
+            stack: Stack::default(),
+            root: Node::new(
+                crate::load::node::Value::Null,
+                Mark {
+                    file: "swarm:".into(),
+                    line: 0,
+                    col: 0,
+                },
+            ),
+            warnings: Vec::new(),
+            secrets: vec![
+                SecretSource {
+                    key: "db".into(),
+                    swarm_name: "shop_db".into(),
+                    file: None,
+                    external: false,
+                },
+                SecretSource {
+                    key: "tls".into(),
+                    swarm_name: "shop_tls".into(),
+                    file: Some(PathBuf::from("/s/tls")),
+                    external: false,
+                },
+                SecretSource {
+                    key: "old".into(),
+                    swarm_name: "shop_old".into(),
+                    file: None,
+                    external: false,
+                },
+            ],
+            stack_name: Some("shop".into()),
+            api_version: "1.41".into(),
+            _scratch: scratch,
+        };
+        let mut ledger = Ledger {
+            entries: vec![
+                entry("secrets.db", Status::NeedsInput),
+                entry("secrets.tls", Status::Converted),
+                entry("secrets.old", Status::Dropped),
+            ],
+        };
+        imported.annotate(&mut ledger);
+        let e = &ledger.entries;
+        assert_eq!(e[0].status, Status::NeedsInput);
+        assert!(
+            e[0].reason.contains("Swarm never returns secret data")
+                && e[0]
+                    .reason
+                    .contains("--secrets-dir DIR holding a file named db"),
+            "{}",
+            e[0].reason
+        );
+        assert_eq!(e[1].status, Status::Converted);
+        assert!(
+            e[1].reason
+                .ends_with("value read from /s/tls (--secrets-dir)")
+        );
+        assert_eq!(e[2].status, Status::Dropped, "unused secrets stay dropped");
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(file_name("nginx.conf"), "nginx.conf");
+        assert_eq!(file_name("a/b c"), "a_b_c");
+        assert_eq!(file_name(".."), "config");
+    }
+}
