@@ -98,7 +98,7 @@ struct Cli {
     )]
     service: Vec<String>,
     /// Keep the @sha256 digest Swarm pinned on each image (default: the tag only).
-    #[arg(long, requires = "from_swarm", help_heading = "Live Swarm")]
+    #[arg(long, help_heading = "Live Swarm")]
     pin_digests: bool,
     /// Folder of files named after the secrets (stack-local name, or Swarm name) holding their
     /// values; Swarm never returns secret data, so secrets without a file are needs-input.
@@ -173,6 +173,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(flag) = swarm_flag_without_from_swarm(&cli) {
+        let e = Cli::command().error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            format!("{flag} reads a live Swarm: add --from-swarm"),
+        );
+        let _ = e.print();
+        return ExitCode::from(EXIT_USAGE);
+    }
     if cli.file.is_empty() && cli.files.is_empty() && !cli.from_swarm {
         let e = Cli::command().error(
             clap::error::ErrorKind::MissingRequiredArgument,
@@ -193,6 +201,23 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The first live-Swarm option given without --from-swarm (clap's `requires` counts the flag's
+/// default `false` as present, so this is checked by hand).
+fn swarm_flag_without_from_swarm(cli: &Cli) -> Option<&'static str> {
+    if cli.from_swarm {
+        return None;
+    }
+    [
+        (cli.docker_host.is_some(), "--docker-host"),
+        (cli.stack.is_some(), "--stack"),
+        (!cli.service.is_empty(), "--service"),
+        (cli.pin_digests, "--pin-digests"),
+        (cli.secrets_dir.is_some(), "--secrets-dir"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 fn init_tracing() {
@@ -378,6 +403,41 @@ mod tests {
         assert_eq!(cli.files, [PathBuf::from("b.yml")]);
         assert!(matches!(cli.dialect, DialectArg::Swarm));
         assert!(matches!(cli.format, Format::Text));
+    }
+
+    #[test]
+    fn swarm_flags_need_from_swarm_and_exclude_files() {
+        let cli = Cli::try_parse_from([
+            "migrate",
+            "--from-swarm",
+            "--stack",
+            "shop",
+            "--secrets-dir",
+            "s",
+            "--pin-digests",
+        ])
+        .expect("parse");
+        assert!(cli.from_swarm && cli.pin_digests);
+        assert_eq!(cli.stack.as_deref(), Some("shop"));
+        let cli = Cli::try_parse_from(["migrate", "--stack", "shop", "a.yml"]).expect("parse");
+        assert_eq!(swarm_flag_without_from_swarm(&cli), Some("--stack"));
+        let cli = Cli::try_parse_from(["migrate", "--pin-digests"]).expect("parse");
+        assert_eq!(swarm_flag_without_from_swarm(&cli), Some("--pin-digests"));
+        for bad in [
+            &["migrate", "--from-swarm", "a.yml"][..],
+            &[
+                "migrate",
+                "--from-swarm",
+                "--stack",
+                "a",
+                "--service",
+                "a_web",
+            ],
+            &["migrate", "--from-swarm", "--env-file", "x.env"],
+        ] {
+            let err = Cli::try_parse_from(bad).expect_err("usage error");
+            assert!(err.use_stderr(), "{bad:?}");
+        }
     }
 
     #[test]
