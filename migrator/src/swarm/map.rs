@@ -664,7 +664,7 @@ impl<'f> Mapper<'f> {
         } else {
             "Spec.Networks".to_string()
         };
-        if let Some(n) = self.service_networks(object, &net_field, key, &networks, ns.as_deref()) {
+        if let Some(n) = self.service_networks(object, &net_field, key, &networks) {
             o.put("networks", &net_field, n);
         }
         if let Some(ep) = &spec.endpoint_spec {
@@ -1075,7 +1075,6 @@ impl<'f> Mapper<'f> {
         field: &str,
         service_key: &str,
         attachments: &[NetworkAttachmentConfig],
-        _ns: Option<&str>,
     ) -> Option<Node> {
         let mut no = Obj::new(object);
         for (i, a) in attachments.iter().enumerate() {
