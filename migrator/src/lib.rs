@@ -9,5 +9,6 @@ pub mod load;
 pub mod mesh;
 pub mod model;
 pub mod report;
+pub mod swarm;
 
 pub use error::Error;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod dockerd;
 pub mod eureka;
 pub mod http;
 pub mod kube_api;

@@ -13,6 +13,7 @@ use migrator::emit::{self, SecretMode};
 use migrator::load::{self, Dialect};
 use migrator::model::Stack;
 use migrator::report::Ledger;
+use migrator::swarm;
 
 /// mimalloc instead of the system allocator (see docs/benchmarks.md).
 #[global_allocator]
@@ -25,8 +26,8 @@ const EXIT_USAGE: u8 = 64;
 #[command(
     name = "migrate",
     version,
-    about = "Reads Docker Swarm stack files the way `docker stack deploy` does, writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies; with --istio also Istio objects and the bridge mapping file, see docs/istio.md) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
-    after_help = "Partial migration: --only vote,result --istio --legacy-endpoint redis=10.0.0.5:6379 converts two\nservices; the others stay on Swarm and are reached through ServiceEntries (docs/istio.md).\n\nExit codes:\n  0   the chart was written (or the report printed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      the output folder is not empty (use --force), or --only/--except/--legacy-endpoint/--mapping\n      name what the stack does not allow\n  64  usage error (unknown option, missing file argument, bad --kube-version, an Istio option\n      without --istio)\n\nmigrate diff [OPTIONS] FILE... --against DIR|cluster compares the chart with a folder or a live\ncluster (exit 0 no differences, 2 differences, 1 error); see `migrate diff --help`.\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
+    about = "Reads Docker Swarm stack files the way `docker stack deploy` does (or a live Swarm with --from-swarm), writes a Helm chart (ConfigMaps, Secrets, PersistentVolumeClaims, NetworkPolicies; with --istio also Istio objects and the bridge mapping file, see docs/istio.md) and prints the conversion ledger: every key with its status (converted, approximated, dropped, needs-input), Kubernetes target and reason.",
+    after_help = "Partial migration: --only vote,result --istio --legacy-endpoint redis=10.0.0.5:6379 converts two\nservices; the others stay on Swarm and are reached through ServiceEntries (docs/istio.md).\n\nExit codes:\n  0   the chart was written (or the report printed with --dry-run) and the ledger printed\n  1   the stack is wrong (the message names file, line, column and key), a file cannot be read,\n      the output folder is not empty (use --force), or --only/--except/--legacy-endpoint/--mapping\n      name what the stack does not allow; with --from-swarm also: the daemon is unreachable, is not a\n      Swarm manager, speaks too old an API, or its socket is not permitted\n  64  usage error (unknown option, missing file argument, bad --kube-version, an Istio option\n      without --istio)\n\nmigrate diff [OPTIONS] FILE... --against DIR|cluster compares the chart with a folder or a live\ncluster (exit 0 no differences, 2 differences, 1 error); see `migrate diff --help`.\n\nSecret values are never printed: --dry-run and the ledger show <redacted sha256:XXXXXXXX>.\nLogging: set RUST_LOG (e.g. RUST_LOG=debug); logs go to stderr."
 )]
 struct Cli {
     /// Stack file; repeat to merge several (later files override earlier ones).
@@ -71,6 +72,49 @@ struct Cli {
     /// external-secrets (ExternalSecret objects; no value enters the chart).
     #[arg(long, value_enum, default_value_t = SecretsArg::Inline)]
     secrets: SecretsArg,
+    /// Read the stack from a live Swarm manager through the Docker API instead of stack files
+    /// (see docs/live-swarm.md).
+    #[arg(long, conflicts_with_all = ["file", "files", "env_file"], help_heading = "Live Swarm")]
+    from_swarm: bool,
+    /// Docker daemon of a Swarm manager: unix:///path, tcp://HOST:PORT or http://HOST:PORT
+    /// (default: $DOCKER_HOST, else unix:///var/run/docker.sock).
+    #[arg(
+        long = "docker-host",
+        value_name = "URL",
+        requires = "from_swarm",
+        help_heading = "Live Swarm"
+    )]
+    docker_host: Option<String>,
+    /// Read the services of this stack only (label com.docker.stack.namespace=NAME); its name
+    /// prefix is removed from every object, as `docker stack deploy` added it.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "from_swarm",
+        conflicts_with = "service",
+        help_heading = "Live Swarm"
+    )]
+    stack: Option<String>,
+    /// Read this service only (its Swarm name); repeatable.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "from_swarm",
+        help_heading = "Live Swarm"
+    )]
+    service: Vec<String>,
+    /// Keep the @sha256 digest Swarm pinned on each image (default: the tag only).
+    #[arg(long, requires = "from_swarm", help_heading = "Live Swarm")]
+    pin_digests: bool,
+    /// Folder of files named after the secrets (stack-local name, or Swarm name) holding their
+    /// values; Swarm never returns secret data, so secrets without a file are needs-input.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "from_swarm",
+        help_heading = "Live Swarm"
+    )]
+    secrets_dir: Option<PathBuf>,
     #[command(flatten)]
     mesh: MeshArgs,
 }
@@ -292,10 +336,18 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if cli.file.is_empty() && cli.files.is_empty() {
+    if let Some(flag) = swarm_flag_without_from_swarm(&cli) {
         let e = Cli::command().error(
             clap::error::ErrorKind::MissingRequiredArgument,
-            "no stack file given: name one with -f FILE or as an argument",
+            format!("{flag} reads a live Swarm: add --from-swarm"),
+        );
+        let _ = e.print();
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if cli.file.is_empty() && cli.files.is_empty() && !cli.from_swarm {
+        let e = Cli::command().error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "no stack file given: name one with -f FILE or as an argument, or use --from-swarm",
         );
         let _ = e.print();
         return ExitCode::from(EXIT_USAGE);
@@ -322,6 +374,23 @@ fn main() -> ExitCode {
 #[path = "migrate/diff_cmd.rs"]
 mod diff_cmd;
 
+/// The first live-Swarm option given without --from-swarm. clap's `requires` lets some
+/// combinations through (`--stack NAME FILE` parses), so this is checked by hand as well.
+fn swarm_flag_without_from_swarm(cli: &Cli) -> Option<&'static str> {
+    if cli.from_swarm {
+        return None;
+    }
+    [
+        (cli.docker_host.is_some(), "--docker-host"),
+        (cli.stack.is_some(), "--stack"),
+        (!cli.service.is_empty(), "--service"),
+        (cli.pin_digests, "--pin-digests"),
+        (cli.secrets_dir.is_some(), "--secrets-dir"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -341,7 +410,28 @@ struct Prepared {
     emit_opts: emit::Options,
 }
 
-/// parse args → env map → load → model → ledger → chart.
+/// The live Swarm read by --from-swarm (`$DOCKER_HOST` is read here: the library never reads the
+/// environment).
+fn from_swarm(cli: &Cli) -> Result<swarm::Imported, swarm::Error> {
+    use std::io::IsTerminal as _;
+    let host = cli
+        .docker_host
+        .clone()
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+    swarm::import(&swarm::Options {
+        host,
+        selection: swarm::Selection {
+            stack: cli.stack.clone(),
+            services: cli.service.clone(),
+            pin_digests: cli.pin_digests,
+            secrets_dir: cli.secrets_dir.clone(),
+        },
+        progress: std::io::stderr().is_terminal(),
+    })
+}
+
+/// parse args → env map → load (or read the Swarm) → model → ledger → chart.
 pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
     let opts = load::Options {
         files: cli.file.iter().chain(&cli.files).cloned().collect(),
@@ -349,26 +439,41 @@ pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
             DialectArg::Swarm => Dialect::Swarm,
             DialectArg::Compose => Dialect::Compose,
         },
-        env: environment(&cli.env_file)?,
+        env: if cli.from_swarm {
+            BTreeMap::new()
+        } else {
+            environment(&cli.env_file)?
+        },
     };
-    let loaded = load::load(&opts)?;
-    // The model and the ledger only read the loaded tree: build them side by side. Then free the
-    // tree before the chart is generated (it is the largest structure for big stacks).
-    let (stack, mut ledger) = std::thread::scope(|scope| {
-        let ledger = scope.spawn(|| Ledger::from_loaded(&loaded));
-        let stack = Stack::from_loaded(&loaded);
-        let ledger = ledger
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (stack, ledger)
-    });
-    let stack = stack?;
-    // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
-    let load::Loaded { warnings, root, .. } = loaded;
-    drop(root);
+    let (stack, mut ledger, warnings, imported) = if cli.from_swarm {
+        let mut imported = from_swarm(cli)?;
+        let stack = std::mem::take(&mut imported.stack);
+        let ledger = imported.ledger();
+        let warnings = std::mem::take(&mut imported.warnings);
+        (stack, ledger, warnings, Some(imported))
+    } else {
+        let loaded = load::load(&opts)?;
+        // The model and the ledger only read the loaded tree: build them side by side. Then free
+        // the tree before the chart is generated (it is the largest structure for big stacks).
+        let (stack, ledger) = std::thread::scope(|scope| {
+            let ledger = scope.spawn(|| Ledger::from_loaded(&loaded));
+            let stack = Stack::from_loaded(&loaded);
+            let ledger = ledger
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (stack, ledger)
+        });
+        let stack = stack?;
+        // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
+        let load::Loaded { warnings, root, .. } = loaded;
+        drop(root);
+        (stack, ledger, warnings, None)
+    };
     let emit_opts = emit::Options {
         name: emit::chart_name(
-            cli.name.as_deref(),
+            cli.name
+                .as_deref()
+                .or(imported.as_ref().and_then(|i| i.stack_name.as_deref())),
             &stack,
             opts.files.first().map(PathBuf::as_path),
         ),
@@ -396,6 +501,9 @@ pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
     let (output, trees) =
         migrator::mesh::chart_with_trees(&stack, &emit_opts, &mesh, &mut ledger, with_trees)?;
     drop(stack);
+    if let Some(imported) = &imported {
+        imported.annotate(&mut ledger);
+    }
     Ok(Prepared {
         output,
         trees,
@@ -544,6 +652,40 @@ mod tests {
         assert_eq!(cli.files, [PathBuf::from("b.yml")]);
         assert!(matches!(cli.dialect, DialectArg::Swarm));
         assert!(matches!(cli.format, Format::Text));
+    }
+
+    #[test]
+    fn swarm_flags_need_from_swarm_and_exclude_files() {
+        let cli = Cli::try_parse_from([
+            "migrate",
+            "--from-swarm",
+            "--stack",
+            "shop",
+            "--secrets-dir",
+            "s",
+            "--pin-digests",
+        ])
+        .expect("parse");
+        assert!(cli.from_swarm && cli.pin_digests);
+        assert_eq!(cli.stack.as_deref(), Some("shop"));
+        let cli = Cli::try_parse_from(["migrate", "--stack", "shop", "a.yml"]).expect("parse");
+        assert_eq!(swarm_flag_without_from_swarm(&cli), Some("--stack"));
+        assert!(Cli::try_parse_from(["migrate", "--pin-digests"]).is_err());
+        for bad in [
+            &["migrate", "--from-swarm", "a.yml"][..],
+            &[
+                "migrate",
+                "--from-swarm",
+                "--stack",
+                "a",
+                "--service",
+                "a_web",
+            ],
+            &["migrate", "--from-swarm", "--env-file", "x.env"],
+        ] {
+            let err = Cli::try_parse_from(bad).expect_err("usage error");
+            assert!(err.use_stderr(), "{bad:?}");
+        }
     }
 
     #[test]

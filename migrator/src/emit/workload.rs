@@ -428,6 +428,10 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         .source
         .as_ref()
         .map(|s| {
+            // Line 0 is a live Swarm object and field (`swarm:service/x:Spec`), not a file.
+            if s.mark.line == 0 {
+                return format!(" ({})", s.mark.file);
+            }
             // The file name only: the same stack gives the same chart wherever it lies.
             let file = std::path::Path::new(&*s.mark.file)
                 .file_name()
