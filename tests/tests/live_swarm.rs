@@ -317,7 +317,10 @@ fn swarm_read_back_converts_like_the_deployed_file() {
             &host,
             "--stack",
             "voting",
-            "--dry-run",
+            // The full ledger is printed when the chart is written (--dry-run prints the diff
+            // report, whose JSON carries only the ledger summary).
+            "-o",
+            &out("ledger-voting"),
             "--format",
             "json",
         ],
@@ -399,7 +402,10 @@ fn swarm_read_back_converts_like_the_deployed_file() {
             &host,
             "--stack",
             "shop",
-            "--dry-run",
+            // The full ledger is printed when the chart is written (--dry-run prints the diff
+            // report, whose JSON carries only the ledger summary).
+            "-o",
+            &out("ledger-shop"),
             "--format",
             "json",
         ],
