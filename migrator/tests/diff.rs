@@ -718,17 +718,24 @@ fn default_rendering_equals_helm_template() {
         let Ok(st) = Stack::from_loaded(&loaded) else {
             continue;
         };
-        for secrets in [SecretMode::Inline, SecretMode::ExternalSecrets] {
+        // Both secret modes, and a namespaceOverride (`--namespace`) that wins over the release's.
+        for (secrets, namespace) in [
+            (SecretMode::Inline, None),
+            (SecretMode::ExternalSecrets, None),
+            (SecretMode::Inline, Some("payments".to_string())),
+        ] {
             let opts = emit::Options {
                 name: emit::chart_name(None, &st, Some(&stack)),
-                namespace: None,
+                namespace: namespace.clone(),
                 kube_version: (1, 33),
                 secrets,
             };
             let Ok((out, trees)) = emit::chart_with_trees(&st, &opts) else {
                 continue;
             };
-            let chart = dir.path().join(format!("{label}-{secrets:?}"));
+            let chart = dir
+                .path()
+                .join(format!("{label}-{secrets:?}-{}", namespace.is_some()));
             out.bundle.write(&chart, false).expect("write");
             let release = render::Release {
                 name: "rel".into(),
