@@ -380,9 +380,24 @@ async fn client(api: &KubeApi, dir: &Path) -> kube::Client {
     .client
 }
 
-/// Installs objects the way `helm install` does: server-side apply of each one.
+/// Installs objects the way `helm install` does: server-side apply of each one, with the
+/// annotations Helm adds to mark the release's objects.
 async fn apply(client: &kube::Client, objects: &[Value]) {
     for o in objects {
+        let mut o = o.clone();
+        let ns = o["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("shop")
+            .to_string();
+        let release = o["metadata"]["labels"]["app.kubernetes.io/instance"].clone();
+        if let Some(meta) = o["metadata"].as_object_mut() {
+            let annotations = meta
+                .entry("annotations")
+                .or_insert_with(|| serde_json::json!({}));
+            annotations["meta.helm.sh/release-name"] = release;
+            annotations["meta.helm.sh/release-namespace"] = Value::String(ns);
+        }
+        let o = &o;
         let api_version = o["apiVersion"].as_str().expect("apiVersion");
         let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = kube::api::GroupVersionKind::gvk(g, v, o["kind"].as_str().expect("kind"));
