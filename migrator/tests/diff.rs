@@ -380,9 +380,24 @@ async fn client(api: &KubeApi, dir: &Path) -> kube::Client {
     .client
 }
 
-/// Installs objects the way `helm install` does: server-side apply of each one.
+/// Installs objects the way `helm install` does: server-side apply of each one, with the
+/// annotations Helm adds to mark the release's objects.
 async fn apply(client: &kube::Client, objects: &[Value]) {
     for o in objects {
+        let mut o = o.clone();
+        let ns = o["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("shop")
+            .to_string();
+        let release = o["metadata"]["labels"]["app.kubernetes.io/instance"].clone();
+        if let Some(meta) = o["metadata"].as_object_mut() {
+            let annotations = meta
+                .entry("annotations")
+                .or_insert_with(|| serde_json::json!({}));
+            annotations["meta.helm.sh/release-name"] = release;
+            annotations["meta.helm.sh/release-namespace"] = Value::String(ns);
+        }
+        let o = &o;
         let api_version = o["apiVersion"].as_str().expect("apiVersion");
         let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = kube::api::GroupVersionKind::gvk(g, v, o["kind"].as_str().expect("kind"));
@@ -718,17 +733,24 @@ fn default_rendering_equals_helm_template() {
         let Ok(st) = Stack::from_loaded(&loaded) else {
             continue;
         };
-        for secrets in [SecretMode::Inline, SecretMode::ExternalSecrets] {
+        // Both secret modes, and a namespaceOverride (`--namespace`) that wins over the release's.
+        for (secrets, namespace) in [
+            (SecretMode::Inline, None),
+            (SecretMode::ExternalSecrets, None),
+            (SecretMode::Inline, Some("payments".to_string())),
+        ] {
             let opts = emit::Options {
                 name: emit::chart_name(None, &st, Some(&stack)),
-                namespace: None,
+                namespace: namespace.clone(),
                 kube_version: (1, 33),
                 secrets,
             };
             let Ok((out, trees)) = emit::chart_with_trees(&st, &opts) else {
                 continue;
             };
-            let chart = dir.path().join(format!("{label}-{secrets:?}"));
+            let chart = dir
+                .path()
+                .join(format!("{label}-{secrets:?}-{}", namespace.is_some()));
             out.bundle.write(&chart, false).expect("write");
             let release = render::Release {
                 name: "rel".into(),

@@ -81,8 +81,8 @@ pub struct Live {
 }
 
 /// Kinds the chart emits, listed even when the new chart has none of them, so their objects show
-/// as removed.
-const EMITTED: [(&str, &str, &str); 9] = [
+/// as removed. A kind the cluster does not serve (a CRD not installed) is skipped.
+const EMITTED: [(&str, &str, &str); 16] = [
     ("", "v1", "Service"),
     ("", "v1", "ConfigMap"),
     ("", "v1", "Secret"),
@@ -92,6 +92,13 @@ const EMITTED: [(&str, &str, &str); 9] = [
     ("apps", "v1", "DaemonSet"),
     ("batch", "v1", "Job"),
     ("networking.k8s.io", "v1", "NetworkPolicy"),
+    ("external-secrets.io", "v1beta1", "ExternalSecret"),
+    ("networking.istio.io", "v1", "VirtualService"),
+    ("networking.istio.io", "v1", "DestinationRule"),
+    ("networking.istio.io", "v1", "Gateway"),
+    ("networking.istio.io", "v1", "ServiceEntry"),
+    ("security.istio.io", "v1", "PeerAuthentication"),
+    ("security.istio.io", "v1", "AuthorizationPolicy"),
 ];
 
 fn api_error(verb: &str, ar: &ApiResource, ns: &str, name: Option<&str>, e: kube::Error) -> Error {

@@ -166,6 +166,11 @@ fn rules(kind: &str) -> Vec<(String, Default)> {
                 add(p, Default::Any);
             }
             add("spec.sessionAffinity", Default::Is(json!("None")));
+            add("spec.externalTrafficPolicy", Default::Is(json!("Cluster")));
+            add(
+                "spec.allocateLoadBalancerNodePorts",
+                Default::Is(json!(true)),
+            );
             add("spec.internalTrafficPolicy", Default::Is(json!("Cluster")));
             add("spec.ports[].protocol", Default::Is(json!("TCP")));
         }

@@ -143,9 +143,12 @@ const SERVER_METADATA: [&str; 8] = [
 ];
 
 /// Annotations written by controllers and clients, not by the chart. `last-applied-configuration`
-/// would also repeat a Secret's values.
-const SERVER_ANNOTATIONS: [&str; 6] = [
+/// would also repeat a Secret's values; `meta.helm.sh/*` is how `helm install` marks the objects
+/// of a release (`helm template` does not print them).
+const SERVER_ANNOTATIONS: [&str; 8] = [
     "kubectl.kubernetes.io/last-applied-configuration",
+    "meta.helm.sh/release-name",
+    "meta.helm.sh/release-namespace",
     "deployment.kubernetes.io/revision",
     "pv.kubernetes.io/bind-completed",
     "pv.kubernetes.io/bound-by-controller",
