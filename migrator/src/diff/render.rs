@@ -205,6 +205,23 @@ impl<'a> Context<'a> {
             return Ok(self.labels(true));
         }
         let unsupported = || Self::unsupported(template, &joined);
+        // `key: |` and an indented literal block holding actions (the bridge mapping file):
+        // the block's text with its actions rendered, one newline at the end (YAML's clip).
+        if let Some(field) = first.strip_suffix(": |")
+            && !field.is_empty()
+            && !field.contains([' ', '{'])
+        {
+            let mut text = String::new();
+            for l in &lines[1..] {
+                text.push_str(l.strip_prefix("  ").unwrap_or(l));
+                text.push('\n');
+            }
+            let mut rendered = self.inline(&text, template, None)?;
+            let kept = rendered.trim_end_matches('\n').len();
+            rendered.truncate(kept);
+            rendered.push('\n');
+            return Ok(vec![(field.to_string(), Value::String(rendered))]);
+        }
         let with = first
             .strip_prefix("{{- with ")
             .and_then(|r| r.strip_suffix(" }}"))
