@@ -8,7 +8,7 @@
 # The chart (3000+ files for 1000 services) is written twice: into a folder on tmpfs (/dev/shm:
 # what the program costs) and into a folder on the work disk (what this machine's disk adds; on the
 # build machine creating files in a fresh folder varies from 0.03 to 1.2 ms per file between runs).
-# `--dry-run` (everything but the files) is measured too. Runs alternate between the commands.
+# Runs alternate between the commands.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000}
@@ -30,7 +30,6 @@ cases=(
   "docker stack config|$disk|docker stack config -c stack.yml"
   "migrate, chart on tmpfs|$shm|$bin --format json --force -o chart stack.yml"
   "migrate, chart on disk|$disk|$bin --format json --force -o chart stack.yml"
-  "migrate --dry-run|$disk|$bin --format json --dry-run stack.yml"
 )
 declare -A wall cpu rss
 for ((r = 0; r < runs; r++)); do
