@@ -96,7 +96,7 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
     let ((text, json), readme) = std::thread::scope(|scope| {
         let other = std::thread::Builder::new()
             .name("emit-values".into())
-            .spawn_scoped(scope, &values_yaml);
+            .spawn_scoped(scope, values_yaml);
         let readme = readme(cx, &values);
         let files = match other {
             Ok(handle) => handle
