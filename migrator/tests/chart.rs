@@ -3,9 +3,12 @@
 //! 1.30 and 1.37; golden snapshots of each chart; and one test per mistake kompose makes
 //! (migration-semantics.md §1), each asserting that we do it right.
 
+mod common;
+use common::{migrate, repo, run, text, tool};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use migrator::emit::{self, Bundle, SecretMode};
 use migrator::load::{self, Dialect};
@@ -15,10 +18,6 @@ use migrator::report::{Ledger, Status};
 /// The secret value of the test stack: it must never be printed.
 const SECRET: &str = "s3cr3t-value-do-not-print";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn stack_file() -> PathBuf {
     repo().join("tests/fixtures/chart/stack/docker-stack.yml")
 }
@@ -26,48 +25,6 @@ fn stack_file() -> PathBuf {
 fn shared_stacks() -> Option<PathBuf> {
     let p = repo().join("../shared/fixtures/stacks");
     p.join("manifest.json").exists().then_some(p)
-}
-
-/// A tool on PATH. Outside `tests/run` a missing tool skips (with the reason printed); under it
-/// (MESHMOVE_TESTS_RUN set) every tool must be there.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("MESHMOVE_TESTS_RUN").is_none(),
-            "{name} is not on PATH although tests/run set it up"
-        );
-        println!("skipping the {name} checks: {name} is not on PATH (tests/run installs it)");
-    }
-    found
-}
-
-fn migrate(args: &[&std::ffi::OsStr], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_migrate"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run migrate")
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// helm lint --strict, helm template, and kubernetes-validate --strict (one process per version
@@ -860,7 +817,7 @@ fn usage_errors_exit_64() {
         let o = migrate(&args, dir.path());
         assert_eq!(o.status.code(), Some(64), "{bad:?}: {}", text(&o.stderr));
     }
-    let o = migrate(&["--help".as_ref()], dir.path());
+    let o = migrate(&["--help"], dir.path());
     let help = text(&o.stdout);
     assert!(help.contains("Exit codes") && help.contains("64") && help.contains("--dry-run"));
 }

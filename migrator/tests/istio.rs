@@ -5,19 +5,18 @@
 //! kubernetes-validate; golden snapshots of the voting app with `--only vote` and with lanes; the
 //! partial migration of the voting app; errors and determinism.
 
+mod common;
+use common::{migrate, repo, run, text, tool};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use migrator::emit::{self, Bundle, SecretMode};
 use migrator::load::{self, Dialect};
 use migrator::mesh;
 use migrator::model::Stack;
 use migrator::report::{Ledger, Status};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn shop() -> PathBuf {
     repo().join("tests/fixtures/istio/shop/docker-stack.yml")
@@ -32,47 +31,6 @@ fn shared() -> Option<PathBuf> {
 
 fn voting(shared: &Path) -> PathBuf {
     shared.join("fixtures/stacks/example-voting-app/docker-stack.yml")
-}
-
-/// A tool on PATH; outside `tests/run` a missing one skips with the reason printed.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("MESHMOVE_TESTS_RUN").is_none(),
-            "{name} is not on PATH although tests/run set it up"
-        );
-        println!("skipping the {name} checks: {name} is not on PATH (tests/run installs it)");
-    }
-    found
-}
-
-fn migrate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_migrate"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run migrate")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 fn load_stack(file: &Path) -> (Ledger, Stack) {

@@ -711,52 +711,34 @@ impl<'f> Mapper<'f> {
         }
         d.map("labels", "Spec.Labels", &user_labels(spec.labels.as_ref()));
         if let Some(u) = &spec.update_config {
-            let mut uo = Obj::new(object);
             let f = "Spec.UpdateConfig";
-            uo.int("parallelism", &format!("{f}.Parallelism"), u.parallelism);
-            uo.duration("delay", &format!("{f}.Delay"), u.delay);
-            uo.str(
-                "failure_action",
-                &format!("{f}.FailureAction"),
-                u.failure_action.map(|a| a.to_string()).as_deref(),
-            );
-            uo.duration("monitor", &format!("{f}.Monitor"), u.monitor);
-            if let Some(r) = u.max_failure_ratio {
-                uo.value(
-                    "max_failure_ratio",
-                    &format!("{f}.MaxFailureRatio"),
-                    Value::Float(r),
-                );
-            }
-            uo.str(
-                "order",
-                &format!("{f}.Order"),
-                u.order.map(|a| a.to_string()).as_deref(),
+            let uo = update_config(
+                object,
+                f,
+                UpdateFields {
+                    parallelism: u.parallelism,
+                    delay: u.delay,
+                    failure_action: u.failure_action.map(|a| a.to_string()),
+                    monitor: u.monitor,
+                    max_failure_ratio: u.max_failure_ratio,
+                    order: u.order.map(|a| a.to_string()),
+                },
             );
             d.sub("update_config", f, uo);
         }
         if let Some(u) = &spec.rollback_config {
-            let mut uo = Obj::new(object);
             let f = "Spec.RollbackConfig";
-            uo.int("parallelism", &format!("{f}.Parallelism"), u.parallelism);
-            uo.duration("delay", &format!("{f}.Delay"), u.delay);
-            uo.str(
-                "failure_action",
-                &format!("{f}.FailureAction"),
-                u.failure_action.map(|a| a.to_string()).as_deref(),
-            );
-            uo.duration("monitor", &format!("{f}.Monitor"), u.monitor);
-            if let Some(r) = u.max_failure_ratio {
-                uo.value(
-                    "max_failure_ratio",
-                    &format!("{f}.MaxFailureRatio"),
-                    Value::Float(r),
-                );
-            }
-            uo.str(
-                "order",
-                &format!("{f}.Order"),
-                u.order.map(|a| a.to_string()).as_deref(),
+            let uo = update_config(
+                object,
+                f,
+                UpdateFields {
+                    parallelism: u.parallelism,
+                    delay: u.delay,
+                    failure_action: u.failure_action.map(|a| a.to_string()),
+                    monitor: u.monitor,
+                    max_failure_ratio: u.max_failure_ratio,
+                    order: u.order.map(|a| a.to_string()),
+                },
             );
             d.sub("rollback_config", f, uo);
         }
@@ -1511,3 +1493,35 @@ fn ports(object: &str, ep: &EndpointSpec) -> Vec<Node> {
 
 #[cfg(test)]
 mod tests;
+
+/// The fields Swarm's UpdateConfig and RollbackConfig share (bollard has a type for each).
+struct UpdateFields {
+    parallelism: Option<i64>,
+    delay: Option<i64>,
+    failure_action: Option<String>,
+    monitor: Option<i64>,
+    max_failure_ratio: Option<f64>,
+    order: Option<String>,
+}
+
+/// `update_config` / `rollback_config` of a service from the Swarm spec at `f`.
+fn update_config<'a>(object: &'a str, f: &str, u: UpdateFields) -> Obj<'a> {
+    let mut uo = Obj::new(object);
+    uo.int("parallelism", &format!("{f}.Parallelism"), u.parallelism);
+    uo.duration("delay", &format!("{f}.Delay"), u.delay);
+    uo.str(
+        "failure_action",
+        &format!("{f}.FailureAction"),
+        u.failure_action.as_deref(),
+    );
+    uo.duration("monitor", &format!("{f}.Monitor"), u.monitor);
+    if let Some(r) = u.max_failure_ratio {
+        uo.value(
+            "max_failure_ratio",
+            &format!("{f}.MaxFailureRatio"),
+            Value::Float(r),
+        );
+    }
+    uo.str("order", &format!("{f}.Order"), u.order.as_deref());
+    uo
+}
