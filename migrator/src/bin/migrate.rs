@@ -593,18 +593,22 @@ fn report(
                     })
                 })
                 .collect();
-            let doc = JsonOut {
-                entries: &ledger.entries,
+            let rest = serde_json::to_string_pretty(&JsonOut {
                 counts: ledger.counts(),
                 warnings,
                 chart: &emit_opts.name,
                 out: &out_dir,
                 dry_run: cli.dry_run,
                 files: output.bundle.to_json(),
-            };
-            // Streamed to stdout: the text of a large ledger is not held in memory as well.
-            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            serde_json::to_writer_pretty(&mut stdout, &doc)?;
+            })?;
+            // Streamed to stdout: the text of a large ledger is not held in memory as well. The
+            // entries (most of the text) go through the ledger's own writer, which prints what
+            // serde_json's pretty printer would; the other fields follow, printed by serde_json.
+            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            stdout.write_all(b"{\n  \"entries\": ")?;
+            migrator::report::ledger::json::write_entries(&mut stdout, &ledger.entries, 1)?;
+            stdout.write_all(b",\n")?;
+            stdout.write_all(rest.strip_prefix("{\n").unwrap_or(&rest).as_bytes())?;
             stdout.write_all(b"\n")?;
             stdout.flush()?;
             String::new()
@@ -626,8 +630,8 @@ fn report(
 
 /// `--format json` output: the ledger's JSON plus where the chart went and its files.
 #[derive(serde::Serialize)]
+/// (The `entries` array comes first and is written separately.)
 struct JsonOut<'a> {
-    entries: &'a [migrator::report::Entry],
     counts: BTreeMap<migrator::report::Status, usize>,
     warnings: Vec<serde_json::Value>,
     chart: &'a str,

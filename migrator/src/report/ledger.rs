@@ -396,3 +396,5 @@ fn join(path: &str, key: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+pub mod json;
