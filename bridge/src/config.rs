@@ -48,6 +48,8 @@ pub struct Config {
     pub mesh_services: Vec<MeshService>,
     /// The transcoding lanes (`docs/transcoding.md`). Default: both off.
     pub lanes: crate::lane::config::LanesConfig,
+    /// Span export (`tracing.otlp`, see `docs/transcoding.md`). Default: off.
+    pub tracing: crate::otlp::TracingConfig,
 }
 
 /// `eureka:` section.
@@ -405,6 +407,9 @@ impl Config {
             ));
         }
         self.lanes.validate()?;
+        if let Some(o) = &self.tracing.otlp {
+            o.validate()?;
+        }
         let mut seen = std::collections::HashSet::new();
         for (n, m) in self.mesh_services.iter().enumerate() {
             let field = format!("mesh_services[{n}]");

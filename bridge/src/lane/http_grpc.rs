@@ -25,6 +25,7 @@ use tracing::Instrument as _;
 
 use super::config::{HttpLaneConfig, UnknownConfig};
 use super::{Body, Error, Failure, MakeId, read_body};
+use crate::otlp::Attr;
 use crate::transcode::json::{self, RequestOptions, ResponseOptions, StreamFormat, StreamWriter};
 use crate::transcode::route::{self, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
@@ -161,6 +162,44 @@ impl Lane {
             .find(|u| u.services.iter().any(|s| s == service))
             .or_else(|| self.upstreams.iter().find(|u| u.services.is_empty()))
             .ok_or_else(|| Status::new(Code::NotFound, format!("no upstream serves {service}")))
+    }
+
+    /// Starts the OTLP span of a request, named after its route (`POST /v1/orders/{order_id}`),
+    /// and makes it the parent the mesh service sees.
+    fn start_span(&self, req: &mut Request<Incoming>) -> crate::otlp::Span {
+        let found = self.table.find(req.method(), req.uri().path());
+        let name = match &found {
+            Some(m) => format!("{} {}", req.method(), m.binding.template.as_str()),
+            None => req.method().to_string(),
+        };
+        let mut attrs = vec![
+            ("http.request.method", Attr::Str(req.method().to_string())),
+            ("url.path", Attr::Str(req.uri().path().to_owned())),
+        ];
+        if let Some(m) = &found {
+            attrs.push((
+                "http.route",
+                Attr::Str(m.binding.template.as_str().to_owned()),
+            ));
+            attrs.push(("rpc.system", Attr::Str("grpc".into())));
+            let service = m.method.parent_service().full_name().to_owned();
+            attrs.push(("rpc.service", Attr::Str(service)));
+            attrs.push(("rpc.method", Attr::Str(m.method.name().to_owned())));
+        }
+        let headers = req.headers();
+        for (key, name) in [
+            ("http.request.header.x-request-id", "x-request-id"),
+            ("bridge.lane", self.policy.lane_header.as_str()),
+        ] {
+            if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                attrs.push((key, Attr::Str(v.to_owned())));
+            }
+        }
+        let mut span = crate::otlp::Span::start(name, req.headers_mut());
+        for (k, v) in attrs {
+            span.set(k, v);
+        }
+        span
     }
 
     /// The one rescue step: any failure → its HTTP status with a `google.rpc.Status` JSON body.
@@ -557,6 +596,7 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), crate::
 /// rescue layer that turns any [`Failure`] into an HTTP status with a `google.rpc.Status` body.
 pub fn stack(
     lane: Arc<Lane>,
+    exporter: Option<crate::otlp::Exporter>,
 ) -> impl tower::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -572,18 +612,33 @@ pub fn stack(
         .map_response(move |r: Result<Response<Body>, Failure>| {
             r.unwrap_or_else(|f| rescuer.rescue(f))
         })
-        .service_fn(move |req: Request<Incoming>| {
+        .service_fn(move |mut req: Request<Incoming>| {
             let lane = Arc::clone(&lane);
+            let exporter = exporter.clone();
             async move {
                 let span = tracing::info_span!(
                     "request",
                     method = %req.method(),
                     route = %req.uri().path()
                 );
+                let otel = exporter.as_ref().map(|_| lane.start_span(&mut req));
                 let result = lane.call(req).instrument(span.clone()).await;
                 if let Err(f) = &result {
                     let _g = span.enter();
                     tracing::info!(code = %f.status.code, http = f.http.as_u16(), message = %f.status.message, "failed");
+                }
+                if let (Some(exporter), Some(mut s)) = (&exporter, otel) {
+                    let (http, code, error) = match &result {
+                        Ok(r) => (r.status(), Code::Ok, None),
+                        Err(f) => (
+                            f.http,
+                            f.status.code,
+                            f.http.is_server_error().then(|| f.status.message.clone()),
+                        ),
+                    };
+                    s.set("http.response.status_code", Attr::Int(i64::from(http.as_u16())));
+                    s.set("rpc.grpc.status_code", Attr::Int(i64::from(code.as_i32())));
+                    exporter.record(s.end(error));
                 }
                 // The failure is a value here; the rescue layer turns it into an answer.
                 Ok::<_, Infallible>(result)
@@ -594,12 +649,13 @@ pub fn stack(
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `stop` flips.
 pub async fn run(
     lane: Arc<Lane>,
+    exporter: Option<crate::otlp::Exporter>,
     listener: TcpListener,
     max_concurrent_streams: u32,
     grace: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
-    let svc = stack(lane);
+    let svc = stack(lane, exporter);
     super::serve(listener, stop, grace, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());

@@ -293,6 +293,7 @@ pub(crate) type Task = (
 pub struct Lanes {
     http: Option<(std::sync::Arc<http_grpc::Lane>, std::net::SocketAddr, u32)>,
     grpc: Option<(std::sync::Arc<grpc_http::Lane>, std::net::SocketAddr, u32)>,
+    exporter: Option<crate::otlp::Exporter>,
 }
 
 impl Lanes {
@@ -332,7 +333,16 @@ impl Lanes {
             )),
             None => None,
         };
-        Ok(Self { http, grpc })
+        Ok(Self {
+            http,
+            grpc,
+            exporter: None,
+        })
+    }
+
+    /// Exports each call's span through `exporter` (`tracing.otlp`).
+    pub fn export_spans(&mut self, exporter: crate::otlp::Exporter) {
+        self.exporter = Some(exporter);
     }
 
     /// Binds and serves the configured lanes, adding their tasks; returns the bound addresses.
@@ -349,7 +359,14 @@ impl Lanes {
             addrs.0 = Some(addr);
             tasks.push((
                 "http→grpc lane",
-                tokio::spawn(http_grpc::run(lane, listener, streams, grace, stop.clone())),
+                tokio::spawn(http_grpc::run(
+                    lane,
+                    self.exporter.clone(),
+                    listener,
+                    streams,
+                    grace,
+                    stop.clone(),
+                )),
             ));
         }
         if let Some((lane, listen, streams)) = self.grpc {
@@ -358,7 +375,14 @@ impl Lanes {
             addrs.1 = Some(addr);
             tasks.push((
                 "grpc→http lane",
-                tokio::spawn(grpc_http::run(lane, listener, streams, grace, stop.clone())),
+                tokio::spawn(grpc_http::run(
+                    lane,
+                    self.exporter.clone(),
+                    listener,
+                    streams,
+                    grace,
+                    stop.clone(),
+                )),
             ));
         }
         Ok(addrs)
