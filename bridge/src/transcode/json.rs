@@ -700,7 +700,11 @@ fn split_map_key(name: &str) -> Option<(&str, &str)> {
 }
 
 /// The key and value of one map entry from a query parameter, each converted by its type.
-fn parse_map_entry(fd: &FieldDescriptor, key: &str, value: &str) -> Result<(MapKey, Value), String> {
+fn parse_map_entry(
+    fd: &FieldDescriptor,
+    key: &str,
+    value: &str,
+) -> Result<(MapKey, Value), String> {
     let Kind::Message(entry) = fd.kind() else {
         return Err("is not a map".into());
     };
@@ -1247,7 +1251,11 @@ mod tests {
             }
         );
         // Map parameters: the key and the value are checked by type, one entry once.
-        query("labels", "set one entry as `labels[key]=value`", q("/v1/orders?labels=x"));
+        query(
+            "labels",
+            "set one entry as `labels[key]=value`",
+            q("/v1/orders?labels=x"),
+        );
         query(
             "line_status[x]",
             "map key \"x\" is not a valid uint32",
@@ -1263,11 +1271,7 @@ mod tests {
             "given twice (labels[a] first)",
             q("/v1/orders?labels[a]=1&labels[a]=2"),
         );
-        query(
-            "page_size[1]",
-            "not a map",
-            q("/v1/orders?page_size[1]=2"),
-        );
+        query("page_size[1]", "not a map", q("/v1/orders?page_size[1]=2"));
         assert_eq!(
             q("/v1/orders?nope[a]=1"),
             Error::UnknownQuery {
