@@ -15,7 +15,6 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioTimer;
-use prost::Message as _;
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -38,6 +37,8 @@ struct Upstream {
     authority: http::uri::Authority,
     services: Vec<String>,
     timeout: Duration,
+    /// `timeout` as a `grpc-timeout` value, formatted once.
+    timeout_value: HeaderValue,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -47,7 +48,7 @@ pub struct Lane {
     table: Table,
     upstreams: Vec<Upstream>,
     by_host: HashMap<String, usize>,
-    timeouts: BTreeMap<String, Duration>,
+    timeouts: BTreeMap<String, (Duration, HeaderValue)>,
     request: RequestOptions,
     response: ResponseOptions,
     policy: headers::Policy,
@@ -87,12 +88,14 @@ impl Lane {
             for h in &u.hosts {
                 by_host.insert(h.to_ascii_lowercase(), n);
             }
+            let timeout = u.timeout_ms.map_or(default_timeout, Duration::from_millis);
             upstreams.push(Upstream {
                 authority: super::authority(&u.address).ok_or_else(|| Error::BadAddress {
                     address: u.address.clone(),
                 })?,
                 services: u.services.clone(),
-                timeout: u.timeout_ms.map_or(default_timeout, Duration::from_millis),
+                timeout,
+                timeout_value: headers::grpc_timeout_value(timeout),
             });
         }
         let unknown = |u: UnknownConfig| match u {
@@ -122,9 +125,10 @@ impl Lane {
                 .timeouts
                 .iter()
                 .map(|(k, v)| {
+                    let d = Duration::from_millis(*v);
                     (
                         k.trim_start_matches('/').replace('/', "."),
-                        Duration::from_millis(*v),
+                        (d, headers::grpc_timeout_value(d)),
                     )
                 })
                 .collect(),
@@ -222,19 +226,24 @@ impl Lane {
                 path: path.to_owned(),
             }
         })?;
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.host())
-            .map(|h| {
-                h.rsplit_once(':')
-                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                    .map_or(h, |(h, _)| h)
-                    .to_ascii_lowercase()
-            });
-        let service = m.method.parent_service().full_name().to_owned();
-        let upstream = self.upstream(host.as_deref(), &service)?;
+        // The Host only matters when some upstream claims legacy host names.
+        let host = if self.by_host.is_empty() {
+            None
+        } else {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| parts.uri.host())
+                .map(|h| {
+                    h.rsplit_once(':')
+                        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                        .map_or(h, |(h, _)| h)
+                        .to_ascii_lowercase()
+                })
+        };
+        let service = m.method.parent_service();
+        let upstream = self.upstream(host.as_deref(), service.full_name())?;
         let too_big = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -254,21 +263,25 @@ impl Lane {
             .and_then(|v| v.to_str().ok());
         let msg = json::request_with(&m, parts.uri.query(), &bytes, content_type, &self.request)
             .map_err(|e| Failure::from(e.to_status()))?;
-        let framed = frame::encode(&msg.encode_to_vec(), self.max_body)
-            .map_err(crate::transcode::Error::from)?;
+        let framed =
+            frame::encode_message(&msg, self.max_body).map_err(crate::transcode::Error::from)?;
 
-        let route_timeout = self
+        let (route_timeout, route_value) = self
             .timeouts
             .get(m.method.full_name())
-            .copied()
-            .unwrap_or(upstream.timeout);
-        let timeout = fwd.timeout.map_or(route_timeout, |t| t.min(route_timeout));
+            .map_or((upstream.timeout, &upstream.timeout_value), |(d, v)| {
+                (*d, v)
+            });
+        let (timeout, timeout_value) = match fwd.timeout {
+            Some(t) if t < route_timeout => (t, headers::grpc_timeout_value(t)),
+            _ => (route_timeout, route_value.clone()),
+        };
         let deadline = Instant::now() + timeout;
 
         let uri = http::Uri::builder()
             .scheme("http")
             .authority(upstream.authority.clone())
-            .path_and_query(m.binding.grpc_path())
+            .path_and_query(m.binding.path_and_query())
             .build()
             .map_err(|e| Status::new(Code::Internal, format!("upstream URI: {e}")))?;
         let mut out = Request::builder()
@@ -278,12 +291,20 @@ impl Lane {
             .map_err(|e| Status::new(Code::Internal, format!("upstream request: {e}")))?;
         let h = out.headers_mut();
         *h = fwd.headers;
+        // Values unique to one call would churn the HPACK dynamic table of the shared upstream
+        // connection (an insert and an eviction per call, and a longer search for the next):
+        // sent as never-indexed literals instead.
+        for name in headers::PER_CALL_HEADERS {
+            if let Some(v) = h.get_mut(*name) {
+                v.set_sensitive(true);
+            }
+        }
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
         );
         h.insert(header::TE, HeaderValue::from_static("trailers"));
-        h.insert("grpc-timeout", headers::grpc_timeout_value(timeout));
+        h.insert(headers::GRPC_TIMEOUT.clone(), timeout_value);
 
         // Owned, so a server stream keeps its slot until the task sending it ends.
         let permit =
@@ -378,11 +399,13 @@ impl Lane {
             let rendered =
                 json::render(&output, &message, response_body.as_deref(), &self.response)
                     .map_err(|e| Failure::from(e.to_status()))?;
-            resp_headers.insert(
-                header::CONTENT_TYPE,
+            let content_type = if rendered.content_type == "application/json" {
+                HeaderValue::from_static("application/json")
+            } else {
                 HeaderValue::from_str(&rendered.content_type)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-            );
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream"))
+            };
+            resp_headers.insert(header::CONTENT_TYPE, content_type);
             let mut resp = Response::new(Body::full(rendered.body));
             *resp.headers_mut() = resp_headers;
             return Ok(resp);

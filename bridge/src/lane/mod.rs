@@ -117,8 +117,14 @@ pub fn request_id() -> HeaderValue {
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     let a = h.finish();
     h.write_u64(a);
-    let id = format!("{a:016x}{:016x}", h.finish());
-    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+    let b = h.finish();
+    let mut id = [0u8; 32];
+    for (i, n) in [a, b].into_iter().enumerate() {
+        for (j, d) in id[i * 16..(i + 1) * 16].iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[((n >> (60 - 4 * j)) & 0xf) as usize];
+        }
+    }
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// Makes the `x-request-id` of requests that arrive without one (tower-http's request-id layers

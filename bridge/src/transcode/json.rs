@@ -780,11 +780,23 @@ pub fn response(
     response_body: Option<&str>,
     options: &ResponseOptions,
 ) -> Result<Vec<u8>, Error> {
+    if response_body.is_none()
+        && let Some(out) = direct(desc, bytes, options)
+    {
+        return Ok(out);
+    }
     let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::Decode {
         message_type: desc.full_name().to_string(),
         message: e.to_string(),
     })?;
     to_json(&msg, response_body, options)
+}
+
+/// The whole message as JSON written straight from its bytes ([`super::wire`]), when that
+/// writer covers it.
+fn direct(desc: &MessageDescriptor, bytes: &[u8], options: &ResponseOptions) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4 + 16);
+    super::wire::write_json(desc, bytes, options, &mut out).map(|()| out)
 }
 
 /// A rendered HTTP response body.
@@ -805,6 +817,15 @@ pub fn render(
     response_body: Option<&str>,
     options: &ResponseOptions,
 ) -> Result<Rendered, Error> {
+    if response_body.is_none()
+        && desc.full_name() != HTTP_BODY
+        && let Some(body) = direct(desc, bytes, options)
+    {
+        return Ok(Rendered {
+            content_type: "application/json".into(),
+            body,
+        });
+    }
     let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::Decode {
         message_type: desc.full_name().to_string(),
         message: e.to_string(),

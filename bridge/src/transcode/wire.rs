@@ -1,0 +1,512 @@
+//! Protobuf wire bytes → canonical proto3 JSON written straight from the bytes, driven by the
+//! descriptor: no `DynamicMessage` per response. It covers plain messages (scalars, enums,
+//! strings, bytes, nested and repeated fields) and answers `None` for anything else, where the
+//! caller uses `json::to_json` over a `DynamicMessage`, the reference it is tested against.
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+
+use super::json::ResponseOptions;
+
+/// One field record on the wire.
+#[derive(Debug, Clone, Copy)]
+enum Raw<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(&'a [u8]),
+}
+
+fn varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..70).step_by(7) {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        if shift == 63 && byte > 1 {
+            return None;
+        }
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if b.len() < n {
+        return None;
+    }
+    let (head, rest) = b.split_at(n);
+    *b = rest;
+    Some(head)
+}
+
+/// Splits a message into `(field number, record)` pairs in wire order; `None` when malformed
+/// or when it holds groups (wire types 3 and 4).
+fn records(mut b: &[u8]) -> Option<Vec<(u32, Raw<'_>)>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let key = varint(&mut b)?;
+        let number = u32::try_from(key >> 3).ok().filter(|n| *n > 0)?;
+        let raw = match key & 7 {
+            0 => Raw::Varint(varint(&mut b)?),
+            1 => Raw::Fixed64(u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?)),
+            2 => {
+                let n = usize::try_from(varint(&mut b)?).ok()?;
+                Raw::Len(take(&mut b, n)?)
+            }
+            5 => Raw::Fixed32(u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?)),
+            _ => return None,
+        };
+        out.push((number, raw));
+    }
+    Some(out)
+}
+
+/// A scalar value read from the wire, for a field kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scalar<'a> {
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    Enum(i32),
+}
+
+impl Scalar<'_> {
+    /// The proto3 default (what an unset field holds); `-0.0 == 0.0` as for `Value`'s `==`.
+    fn is_default(&self) -> bool {
+        match *self {
+            Self::I32(v) | Self::Enum(v) => v == 0,
+            Self::I64(v) => v == 0,
+            Self::U32(v) => v == 0,
+            Self::U64(v) => v == 0,
+            Self::F32(v) => v == 0.0,
+            Self::F64(v) => v == 0.0,
+            Self::Bool(v) => !v,
+            Self::Str(v) => v.is_empty(),
+            Self::Bytes(v) => v.is_empty(),
+        }
+    }
+}
+
+/// Whether a kind may be packed (every scalar but strings and bytes).
+fn packable(kind: &Kind) -> bool {
+    !matches!(kind, Kind::String | Kind::Bytes | Kind::Message(_))
+}
+
+fn scalar<'a>(kind: &Kind, raw: Raw<'a>) -> Option<Scalar<'a>> {
+    // Varint fields keep the low bits, as prost's decoders do (`as i32`, `as u32`).
+    Some(match (kind, raw) {
+        (Kind::Int32, Raw::Varint(v)) => Scalar::I32(v as i32),
+        (Kind::Int64, Raw::Varint(v)) => Scalar::I64(v as i64),
+        (Kind::Uint32, Raw::Varint(v)) => Scalar::U32(v as u32),
+        (Kind::Uint64, Raw::Varint(v)) => Scalar::U64(v),
+        (Kind::Sint32, Raw::Varint(v)) => {
+            let v = v as u32;
+            Scalar::I32(((v >> 1) as i32) ^ -((v & 1) as i32))
+        }
+        (Kind::Sint64, Raw::Varint(v)) => Scalar::I64(((v >> 1) as i64) ^ -((v & 1) as i64)),
+        (Kind::Bool, Raw::Varint(v)) => Scalar::Bool(v != 0),
+        (Kind::Enum(_), Raw::Varint(v)) => Scalar::Enum(v as i32),
+        (Kind::Fixed32, Raw::Fixed32(v)) => Scalar::U32(v),
+        (Kind::Sfixed32, Raw::Fixed32(v)) => Scalar::I32(v as i32),
+        (Kind::Float, Raw::Fixed32(v)) => Scalar::F32(f32::from_bits(v)),
+        (Kind::Fixed64, Raw::Fixed64(v)) => Scalar::U64(v),
+        (Kind::Sfixed64, Raw::Fixed64(v)) => Scalar::I64(v as i64),
+        (Kind::Double, Raw::Fixed64(v)) => Scalar::F64(f64::from_bits(v)),
+        (Kind::String, Raw::Len(b)) => Scalar::Str(std::str::from_utf8(b).ok()?),
+        (Kind::Bytes, Raw::Len(b)) => Scalar::Bytes(b),
+        _ => return None,
+    })
+}
+
+/// The elements of one packed record.
+fn unpack<'a>(kind: &Kind, mut b: &'a [u8], out: &mut Vec<Scalar<'a>>) -> Option<()> {
+    while !b.is_empty() {
+        let raw = match kind {
+            Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => {
+                Raw::Fixed32(u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?))
+            }
+            Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => {
+                Raw::Fixed64(u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?))
+            }
+            _ => Raw::Varint(varint(&mut b)?),
+        };
+        out.push(scalar(kind, raw)?);
+    }
+    Some(())
+}
+
+/// Whether a string can go out between quotes as it is (no control character, `"` or `\`);
+/// serde_json escapes exactly those.
+fn plain_text(s: &[u8]) -> bool {
+    s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) -> Option<()> {
+    if plain_text(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Some(())
+    } else {
+        serde_json::to_writer(&mut *out, s).ok()
+    }
+}
+
+fn write_scalar(v: Scalar<'_>, kind: &Kind, o: &ResponseOptions, out: &mut Vec<u8>) -> Option<()> {
+    let special = |f: f64| {
+        if f.is_nan() {
+            "\"NaN\""
+        } else if f > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+    };
+    match v {
+        Scalar::I32(n) => write!(out, "{n}").ok(),
+        Scalar::U32(n) => write!(out, "{n}").ok(),
+        // proto3 JSON writes 64-bit integers as strings.
+        Scalar::I64(n) => write!(out, "\"{n}\"").ok(),
+        Scalar::U64(n) => write!(out, "\"{n}\"").ok(),
+        Scalar::Bool(b) => {
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+            Some(())
+        }
+        Scalar::F32(f) if f.is_finite() => serde_json::to_writer(&mut *out, &f).ok(),
+        Scalar::F64(f) if f.is_finite() => serde_json::to_writer(&mut *out, &f).ok(),
+        Scalar::F32(f) => {
+            out.extend_from_slice(special(f64::from(f)).as_bytes());
+            Some(())
+        }
+        Scalar::F64(f) => {
+            out.extend_from_slice(special(f).as_bytes());
+            Some(())
+        }
+        Scalar::Str(s) => write_str(s, out),
+        Scalar::Bytes(b) => {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + b.len().div_ceil(3) * 4, 0);
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(b, &mut out[start..])
+                .ok()?;
+            out.truncate(start + n);
+            out.push(b'"');
+            Some(())
+        }
+        Scalar::Enum(n) => {
+            let Kind::Enum(e) = kind else { return None };
+            match e.get_value(n).filter(|_| !o.enums_as_ints) {
+                Some(value) => write_str(value.name(), out),
+                None => write!(out, "{n}").ok(),
+            }
+        }
+    }
+}
+
+/// Fields this writer does not cover: maps, groups, oneof members, proto2/`optional` scalars
+/// (explicit presence) and well-known types with their own JSON forms.
+fn covered(fd: &FieldDescriptor) -> bool {
+    if fd.is_map() || fd.is_group() || fd.containing_oneof().is_some() {
+        return false;
+    }
+    match fd.kind() {
+        Kind::Message(m) => !m.full_name().starts_with("google.protobuf."),
+        _ => !fd.supports_presence(),
+    }
+}
+
+/// Writes the message `bytes` of type `desc` as canonical proto3 JSON (as
+/// `DynamicMessage::serialize_with_options` with `o` would) and returns `Some`, or returns `None`
+/// having written nothing useful when the message is not one this writer covers (see
+/// [`covered`]), is malformed, or `o` asks for default values.
+pub fn write_json(
+    desc: &MessageDescriptor,
+    bytes: &[u8],
+    o: &ResponseOptions,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    if o.emit_defaults {
+        return None;
+    }
+    let recs = records(bytes)?;
+    // Fields print in field-number order, whatever the wire order.
+    let mut numbers: Vec<u32> = recs.iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    out.push(b'{');
+    let mut first = true;
+    let mut items: Vec<Scalar<'_>> = Vec::new();
+    for number in numbers {
+        // Unknown fields are kept by a DynamicMessage but never printed.
+        let Some(fd) = desc.get_field(number) else {
+            continue;
+        };
+        if !covered(&fd) {
+            return None;
+        }
+        let kind = fd.kind();
+        let mut occurrences = recs.iter().filter(|(n, _)| *n == number).map(|(_, r)| *r);
+        let mark = out.len();
+        if !first {
+            out.push(b',');
+        }
+        let name = if o.proto_field_names {
+            fd.name()
+        } else {
+            fd.json_name()
+        };
+        write_str(name, out)?;
+        out.push(b':');
+        if fd.is_list() {
+            out.push(b'[');
+            let mut any = false;
+            for raw in occurrences {
+                match (&kind, raw) {
+                    (Kind::Message(m), Raw::Len(b)) => {
+                        if any {
+                            out.push(b',');
+                        }
+                        write_json(m, b, o, out)?;
+                        any = true;
+                    }
+                    (k, Raw::Len(b)) if packable(k) => {
+                        items.clear();
+                        unpack(k, b, &mut items)?;
+                        for v in items.drain(..) {
+                            if any {
+                                out.push(b',');
+                            }
+                            write_scalar(v, k, o, out)?;
+                            any = true;
+                        }
+                    }
+                    (k, raw) => {
+                        if any {
+                            out.push(b',');
+                        }
+                        write_scalar(scalar(k, raw)?, k, o, out)?;
+                        any = true;
+                    }
+                }
+            }
+            if !any {
+                // Only empty packed records: an empty list is not printed.
+                out.truncate(mark);
+                continue;
+            }
+            out.push(b']');
+        } else {
+            // A field sent twice is last-one-wins (messages merge): left to the reference.
+            let (Some(raw), None) = (occurrences.next(), occurrences.next()) else {
+                return None;
+            };
+            match (&kind, raw) {
+                (Kind::Message(m), Raw::Len(b)) => write_json(m, b, o, out)?,
+                (k, raw) => {
+                    let v = scalar(k, raw)?;
+                    if v.is_default() {
+                        out.truncate(mark);
+                        continue;
+                    }
+                    write_scalar(v, k, o, out)?;
+                }
+            }
+        }
+        first = false;
+    }
+    out.push(b'}');
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The writer against the reference (`DynamicMessage` + `json::to_json`) over fixtures that
+    //! cover the proto3 JSON corner cases, and the cases it must hand back.
+
+    use super::*;
+    use crate::transcode::json;
+    use prost::Message as _;
+    use prost_reflect::{DescriptorPool, DynamicMessage};
+
+    const PROTO: &str = r#"
+syntax = "proto3";
+package wiretest;
+import "google/protobuf/timestamp.proto";
+enum Colour { COLOUR_UNSPECIFIED = 0; RED = 1; GREEN = 2; }
+message Inner { string name = 1; repeated int32 ids = 2; Inner child = 3; }
+message All {
+  int32 i32 = 1; int64 i64 = 2; uint32 u32 = 3; uint64 u64 = 4;
+  sint32 s32 = 5; sint64 s64 = 6; fixed32 f32 = 7; fixed64 f64 = 8;
+  sfixed32 sf32 = 9; sfixed64 sf64 = 10; float fl = 11; double db = 12;
+  bool flag = 13; string text = 14; bytes data = 15; Colour colour = 16;
+  Inner inner = 17; repeated Inner inners = 18; repeated string tags = 19;
+  repeated double values = 20; repeated Colour colours = 21; repeated bytes blobs = 22;
+  repeated sint64 zz = 23; repeated fixed32 fx = 24; repeated bool flags = 25;
+  repeated int32 unpacked = 26 [packed = false];
+  string snake_case_name = 27;
+}
+message Special {
+  map<string, int32> counts = 1;
+  google.protobuf.Timestamp at = 2;
+  optional int32 maybe = 3;
+  oneof choice { string a = 4; int32 b = 5; }
+}
+"#;
+
+    fn pool() -> DescriptorPool {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("wiretest.proto"), PROTO).expect("write proto");
+        rpc::compile("wiretest.proto", &[dir.path()]).expect("compiles")
+    }
+
+    fn reference(desc: &MessageDescriptor, bytes: &[u8], o: &ResponseOptions) -> Vec<u8> {
+        let msg = DynamicMessage::decode(desc.clone(), bytes).expect("decodes");
+        json::to_json(&msg, None, o).expect("renders")
+    }
+
+    fn direct(desc: &MessageDescriptor, bytes: &[u8], o: &ResponseOptions) -> Option<String> {
+        let mut out = Vec::new();
+        write_json(desc, bytes, o, &mut out)?;
+        Some(String::from_utf8(out).expect("utf-8"))
+    }
+
+    fn from_json(desc: &MessageDescriptor, json: &str) -> Vec<u8> {
+        let v: serde_json::Value = serde_json::from_str(json).expect("fixture JSON");
+        json::from_json_value(desc, v, json::Unknown::Reject)
+            .expect("fixture fits")
+            .encode_to_vec()
+    }
+
+    /// Both writers agree, and the direct one did take the message.
+    fn same(desc: &MessageDescriptor, bytes: &[u8], o: &ResponseOptions) -> String {
+        let want = String::from_utf8(reference(desc, bytes, o)).expect("utf-8");
+        let got = direct(desc, bytes, o).unwrap_or_else(|| panic!("handed back: {want}"));
+        assert_eq!(got, want);
+        got
+    }
+
+    #[test]
+    fn matches_the_reference() {
+        let pool = pool();
+        let all = pool.get_message_by_name("wiretest.All").expect("All");
+        let options = [
+            ResponseOptions::default(),
+            ResponseOptions {
+                enums_as_ints: true,
+                proto_field_names: true,
+                ..Default::default()
+            },
+        ];
+        let fixtures = [
+            "{}",
+            // Defaults are not printed.
+            r#"{"i32": 0, "text": "", "flag": false, "colour": "COLOUR_UNSPECIFIED", "db": 0}"#,
+            // Every scalar kind at its extremes; 64-bit integers come out as strings.
+            r#"{"i32": -2147483648, "i64": "-9223372036854775808", "u32": 4294967295,
+                "u64": "18446744073709551615", "s32": -5, "s64": "-6", "f32": 7, "f64": "8",
+                "sf32": -9, "sf64": "-10", "fl": 0.1, "db": 1e300, "flag": true}"#,
+            r#"{"i32": 1, "i64": 2, "db": 1.0, "fl": -0.0, "sf64": 3}"#,
+            r#"{"fl": "NaN", "db": "-Infinity", "values": ["Infinity", 2.5, -0.0, 1e-300]}"#,
+            // Strings that need escaping, and non-ASCII that does not.
+            r#"{"text": "quote \" backslash \\ tab \t nl \n ctl \u0001 é 😀 </script> \u007f"}"#,
+            r#"{"text": "plain", "tags": ["a", "", "b\"c"], "snake_case_name": "x"}"#,
+            // Bytes in standard padded base64, whatever padding they had.
+            r#"{"data": "AQID", "blobs": ["", "AA==", "/+8="]}"#,
+            // Enums by name and number; an unknown number stays a number.
+            r#"{"colour": "GREEN", "colours": ["RED", 0, 7, "GREEN"]}"#,
+            r#"{"colour": 9}"#,
+            // Nested, repeated and empty messages.
+            r#"{"inner": {}, "inners": [{}, {"name": "n", "ids": [1, -1, 0]},
+                {"child": {"child": {"name": "deep"}}}]}"#,
+            r#"{"zz": ["-1", "1", "0"], "fx": [0, 4294967295], "flags": [true, false],
+                "unpacked": [1, 0, -3]}"#,
+        ];
+        for o in &options {
+            for f in fixtures {
+                same(&all, &from_json(&all, f), o);
+            }
+        }
+        let got = same(
+            &all,
+            &from_json(&all, r#"{"i64": 5, "colour": "RED"}"#),
+            &options[0],
+        );
+        assert_eq!(got, r#"{"i64":"5","colour":"RED"}"#);
+    }
+
+    #[test]
+    fn wire_shapes_the_encoder_never_writes() {
+        let pool = pool();
+        let all = pool.get_message_by_name("wiretest.All").expect("All");
+        let o = ResponseOptions::default();
+        // Fields out of number order, an unknown field (99) and a packed field sent unpacked
+        // (20: two doubles as separate records) and in two packed records (1 is not repeated:
+        // ids of Inner are).
+        let mut b = Vec::new();
+        b.extend_from_slice(&[0x72, 0x02, b'h', b'i']); // 14: "hi"
+        b.extend_from_slice(&[0x98, 0x06, 0x07]); // 99: varint 7
+        b.extend_from_slice(&[0x08, 0x05]); // 1: 5
+        b.extend_from_slice(&[0xa1, 0x01]); // 20: fixed64
+        b.extend_from_slice(&1.5f64.to_le_bytes());
+        b.extend_from_slice(&[0xa1, 0x01]);
+        b.extend_from_slice(&2.5f64.to_le_bytes());
+        b.extend_from_slice(&[0xd0, 0x01, 0x01, 0xd2, 0x01, 0x02, 0x02, 0x03]); // 26 both ways
+        b.extend_from_slice(&[0xaa, 0x01, 0x00]); // 21: empty packed colours
+        assert_eq!(
+            same(&all, &b, &o),
+            r#"{"i32":5,"text":"hi","values":[1.5,2.5],"unpacked":[1,2,3]}"#
+        );
+        // An int32 varint wider than 32 bits keeps its low bits, as prost reads it.
+        let wide = [0x08, 0xff, 0xff, 0xff, 0xff, 0x1f];
+        same(&all, &wide, &o);
+
+        // Handed back: a singular field twice, malformed bytes, invalid UTF-8, options that
+        // print defaults; the reference decides (and reports) those.
+        for bytes in [
+            &[0x08, 0x01, 0x08, 0x02][..],
+            &[0x72, 0x05, b'h'][..],
+            &[0x72, 0x01, 0xff][..],
+            &[0x0b][..],
+        ] {
+            assert_eq!(direct(&all, bytes, &o), None, "{bytes:?}");
+        }
+        let defaults = ResponseOptions {
+            emit_defaults: true,
+            ..Default::default()
+        };
+        assert_eq!(direct(&all, &[], &defaults), None);
+    }
+
+    #[test]
+    fn special_fields_go_to_the_reference() {
+        let pool = pool();
+        let special = pool
+            .get_message_by_name("wiretest.Special")
+            .expect("Special");
+        let o = ResponseOptions::default();
+        for f in [
+            r#"{"counts": {"a": 1}}"#,
+            r#"{"at": "2024-01-02T03:04:05Z"}"#,
+            r#"{"maybe": 0}"#,
+            r#"{"a": "x"}"#,
+        ] {
+            assert_eq!(direct(&special, &from_json(&special, f), &o), None, "{f}");
+        }
+        // Absent special fields do not matter.
+        assert_eq!(direct(&special, &[], &o).as_deref(), Some("{}"));
+        assert_eq!(reference(&special, &[], &o), b"{}");
+    }
+}
