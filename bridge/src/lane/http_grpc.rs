@@ -324,7 +324,11 @@ impl Lane {
             .next_client
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let client = &self.clients[n % self.clients.len()];
-        let resp = match tokio::time::timeout_at(deadline, client.request(out)).await {
+        // One timer for the whole call: a `timeout_at` per await registered and removed a timer
+        // entry each time (a visible share of the profile).
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        let resp = match within(&mut sleep, client.request(out)).await {
             Err(_) => return Err(deadline_exceeded()),
             Ok(Err(e)) => {
                 return Err(Status::new(
@@ -355,7 +359,7 @@ impl Lane {
         if !m.method.is_server_streaming() {
             let mut trailers = HeaderMap::new();
             loop {
-                match tokio::time::timeout_at(deadline, rbody.frame()).await {
+                match within(&mut sleep, rbody.frame()).await {
                     Err(_) => return Err(deadline_exceeded()),
                     Ok(None) => break,
                     Ok(Some(Err(e))) => return Err(stream_broken(&e).into()),
@@ -437,7 +441,7 @@ impl Lane {
         let mut raw_type = None;
         let mut ended: Option<Status> = None;
         while first.is_empty() && ended.is_none() {
-            match tokio::time::timeout_at(deadline, rbody.frame()).await {
+            match within(&mut sleep, rbody.frame()).await {
                 Err(_) => return Err(deadline_exceeded()),
                 Ok(None) => {
                     ended = Some(Status::new(
@@ -581,6 +585,18 @@ impl Lane {
         let mut resp = Response::new(Body::Channel(rx));
         *resp.headers_mut() = resp_headers;
         Ok(resp)
+    }
+}
+
+/// `f`, or `Err(())` once `deadline` fires first.
+async fn within<F: std::future::Future>(
+    deadline: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    f: F,
+) -> Result<F::Output, ()> {
+    tokio::select! {
+        biased;
+        out = f => Ok(out),
+        () = deadline.as_mut() => Err(()),
     }
 }
 
