@@ -394,3 +394,63 @@ impl Lanes {
         Ok(addrs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `protoc --include_imports` descriptor set works like the protos it came from: the
+    /// `google.api.http` annotations survive, so the routes are the same; a file that is not a
+    /// descriptor set is an error naming it.
+    #[test]
+    fn descriptor_sets_load_with_their_annotations() {
+        let Some(reference) = rpc::reference_protos() else {
+            println!("skipped: {} is absent", rpc::REFERENCE_PROTOS);
+            return;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut compiler =
+            protox::Compiler::new([std::path::PathBuf::from(rpc::PROTO_DIR), reference.clone()])
+                .expect("compiler");
+        compiler.include_imports(true);
+        compiler.open_file("demo/shop.proto").expect("compiles");
+        let set = dir.path().join("shop.pb");
+        std::fs::write(&set, compiler.encode_file_descriptor_set()).expect("write set");
+
+        let from_set = load_descriptors(&DescriptorsConfig {
+            descriptor_sets: vec![set],
+            ..Default::default()
+        })
+        .expect("loads");
+        let from_protos = load_descriptors(&DescriptorsConfig {
+            protos: vec!["demo/shop.proto".into()],
+            includes: vec![rpc::PROTO_DIR.into(), reference],
+            ..Default::default()
+        })
+        .expect("compiles");
+        let routes = |pool: &DescriptorPool| {
+            let table = crate::transcode::route::Table::from_pool(pool, &Default::default())
+                .expect("routes");
+            table
+                .bindings()
+                .iter()
+                .map(|b| format!("{} {} {}", b.verb, b.template, b.method.full_name()))
+                .collect::<Vec<_>>()
+        };
+        let got = routes(&from_set);
+        assert!(
+            got.contains(&"GET /v1/orders/{order_id} demo.shop.v1.Orders.GetOrder".to_string()),
+            "{got:?}"
+        );
+        assert_eq!(got, routes(&from_protos));
+
+        let junk = dir.path().join("junk.pb");
+        std::fs::write(&junk, b"not a descriptor set").expect("write junk");
+        let e = load_descriptors(&DescriptorsConfig {
+            descriptor_sets: vec![junk.clone()],
+            ..Default::default()
+        })
+        .expect_err("junk");
+        assert!(e.to_string().contains(&junk.display().to_string()), "{e}");
+    }
+}
