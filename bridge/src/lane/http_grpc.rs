@@ -261,10 +261,9 @@ impl Lane {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let msg = json::request_with(&m, parts.uri.query(), &bytes, content_type, &self.request)
+        let msg = json::request_encoded(&m, parts.uri.query(), &bytes, content_type, &self.request)
             .map_err(|e| Failure::from(e.to_status()))?;
-        let framed =
-            frame::encode_message(&msg, self.max_body).map_err(crate::transcode::Error::from)?;
+        let framed = frame::encode(&msg, self.max_body).map_err(crate::transcode::Error::from)?;
 
         let (route_timeout, route_value) = self
             .timeouts

@@ -205,6 +205,32 @@ pub fn request_with(
     complete(msg, m, query, options)
 }
 
+/// [`request_with`], encoded as the protobuf bytes of the gRPC call. A JSON body that is the
+/// whole message, with no path bindings or query parameters, goes through the direct encoder
+/// ([`super::wire::encode_json`]) when it covers the body; everything else, and every error,
+/// through the reference.
+pub fn request_encoded(
+    m: &Match,
+    query: Option<&str>,
+    body: &[u8],
+    content_type: Option<&str>,
+    options: &RequestOptions,
+) -> Result<Vec<u8>, Error> {
+    if matches!(m.body, BodyRule::Whole)
+        && m.bindings.is_empty()
+        && query.is_none_or(str::is_empty)
+        && !body.iter().all(u8::is_ascii_whitespace)
+    {
+        let desc = m.method.input();
+        if desc.full_name() != HTTP_BODY
+            && let Some(bytes) = super::wire::encode_json(&desc, body, options.unknown_fields)
+        {
+            return Ok(bytes);
+        }
+    }
+    request_with(m, query, body, content_type, options).map(|msg| msg.encode_to_vec())
+}
+
 /// `google.api.HttpBody`: a message carrying a raw HTTP body and its content type.
 pub const HTTP_BODY: &str = "google.api.HttpBody";
 

@@ -1,7 +1,7 @@
-//! Protobuf wire bytes → canonical proto3 JSON written straight from the bytes, driven by the
-//! descriptor: no `DynamicMessage` per response. It covers plain messages (scalars, enums,
-//! strings, bytes, nested and repeated fields) and answers `None` for anything else, where the
-//! caller uses `json::to_json` over a `DynamicMessage`, the reference it is tested against.
+//! JSON ↔ protobuf wire bytes directly, driven by the descriptor: no `DynamicMessage` per call.
+//! Both directions cover plain messages (scalars, enums, strings, bytes, nested and repeated
+//! fields) and answer `None` for anything else, where the caller uses the `json` module's
+//! `DynamicMessage` path, the reference both are tested against.
 
 use std::io::Write as _;
 
@@ -349,6 +349,379 @@ pub fn write_json(
     Some(())
 }
 
+// ---- JSON → protobuf ----------------------------------------------------------------------
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+fn put_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn wire_type(kind: &Kind) -> u64 {
+    match kind {
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => 1,
+        Kind::String | Kind::Bytes | Kind::Message(_) => 2,
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => 5,
+        _ => 0,
+    }
+}
+
+fn put_tag(number: u32, wire: u64, out: &mut Vec<u8>) {
+    put_varint((u64::from(number) << 3) | wire, out);
+}
+
+/// Any reason to hand the body back to the reference; the reference then accepts it or reports
+/// the precise error.
+fn bail<E: de::Error>() -> E {
+    E::custom("not covered by the direct encoder")
+}
+
+/// A decimal integer as the reference surely reads it: `-?(0|[1-9][0-9]*)`.
+fn strict_int<T: std::str::FromStr>(s: &str) -> Option<T> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let ok = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    ok.then(|| s.parse().ok()).flatten()
+}
+
+/// Writes one scalar value (no tag) and tells whether it is the proto3 default.
+struct ScalarSeed<'k, 'o> {
+    kind: &'k Kind,
+    out: &'o mut Vec<u8>,
+}
+
+impl ScalarSeed<'_, '_> {
+    fn int(self, v: i128) -> Option<bool> {
+        let out = self.out;
+        match self.kind {
+            Kind::Int32 | Kind::Enum(_) => put_varint(i32::try_from(v).ok()? as i64 as u64, out),
+            Kind::Sint32 => {
+                let n = i32::try_from(v).ok()?;
+                put_varint(u64::from(((n << 1) ^ (n >> 31)) as u32), out);
+            }
+            Kind::Sfixed32 => out.extend_from_slice(&i32::try_from(v).ok()?.to_le_bytes()),
+            Kind::Int64 => put_varint(i64::try_from(v).ok()? as u64, out),
+            Kind::Sint64 => {
+                let n = i64::try_from(v).ok()?;
+                put_varint(((n << 1) ^ (n >> 63)) as u64, out);
+            }
+            Kind::Sfixed64 => out.extend_from_slice(&i64::try_from(v).ok()?.to_le_bytes()),
+            Kind::Uint32 => put_varint(u64::from(u32::try_from(v).ok()?), out),
+            Kind::Fixed32 => out.extend_from_slice(&u32::try_from(v).ok()?.to_le_bytes()),
+            Kind::Uint64 => put_varint(u64::try_from(v).ok()?, out),
+            Kind::Fixed64 => out.extend_from_slice(&u64::try_from(v).ok()?.to_le_bytes()),
+            // A number for a float field: exact integers only, anything else is the reference's.
+            Kind::Double => {
+                let f = i64::try_from(v)
+                    .ok()
+                    .filter(|n| n.unsigned_abs() < 1 << 53)? as f64;
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+            Kind::Float => {
+                let f = i64::try_from(v)
+                    .ok()
+                    .filter(|n| n.unsigned_abs() < 1 << 24)? as f32;
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+            _ => return None,
+        }
+        Some(v == 0)
+    }
+
+    fn float(self, f: f64) -> Option<bool> {
+        match self.kind {
+            Kind::Double => self.out.extend_from_slice(&f.to_le_bytes()),
+            Kind::Float => {
+                let g = f as f32;
+                // Out of range or rounding to zero: left to the reference.
+                if !f.is_nan() && (g.is_infinite() != f.is_infinite() || (g == 0.0) != (f == 0.0)) {
+                    return None;
+                }
+                self.out.extend_from_slice(&g.to_le_bytes());
+            }
+            _ => return None,
+        }
+        Some(f == 0.0)
+    }
+
+    fn text(self, s: &str) -> Option<bool> {
+        match self.kind {
+            Kind::String => {
+                put_varint(s.len() as u64, self.out);
+                self.out.extend_from_slice(s.as_bytes());
+                Some(s.is_empty())
+            }
+            Kind::Bytes => {
+                // Standard padded base64 only; the other spellings are the reference's.
+                let b = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+                put_varint(b.len() as u64, self.out);
+                self.out.extend_from_slice(&b);
+                Some(b.is_empty())
+            }
+            Kind::Enum(e) => {
+                let n = e.get_value_by_name(s)?.number();
+                put_varint(n as i64 as u64, self.out);
+                Some(n == 0)
+            }
+            Kind::Double | Kind::Float => {
+                let f = match s {
+                    "NaN" => f64::NAN,
+                    "Infinity" => f64::INFINITY,
+                    "-Infinity" => f64::NEG_INFINITY,
+                    _ => return None,
+                };
+                self.float(f)
+            }
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Int64 | Kind::Sint64 => {
+                self.int(strict_int::<i64>(s)?.into())
+            }
+            Kind::Sfixed64 => self.int(strict_int::<i64>(s)?.into()),
+            Kind::Uint32 | Kind::Fixed32 | Kind::Uint64 | Kind::Fixed64 => {
+                self.int(strict_int::<u64>(s)?.into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed<'_, '_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarSeed<'_, '_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a scalar value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        if !matches!(self.kind, Kind::Bool) {
+            return Err(bail());
+        }
+        self.out.push(u8::from(v));
+        Ok(!v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        self.int(v.into()).ok_or_else(bail)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        self.int(v.into()).ok_or_else(bail)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        self.float(v).ok_or_else(bail)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        self.text(v).ok_or_else(bail)
+    }
+}
+
+/// One element of a field (no tag): a scalar, or a nested message with its length.
+struct ElemSeed<'k, 'o> {
+    kind: &'k Kind,
+    unknown: super::json::Unknown,
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for ElemSeed<'_, '_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        match self.kind {
+            Kind::Message(m) => {
+                let body = d.deserialize_any(MessageSeed {
+                    desc: m,
+                    unknown: self.unknown,
+                })?;
+                put_varint(body.len() as u64, self.out);
+                self.out.extend_from_slice(&body);
+                // A message field is present even when empty.
+                Ok(false)
+            }
+            kind => ScalarSeed {
+                kind,
+                out: self.out,
+            }
+            .deserialize(d),
+        }
+    }
+}
+
+/// A repeated field's JSON array: packed, or one record per element.
+struct ListSeed<'f, 'o> {
+    fd: &'f FieldDescriptor,
+    kind: Kind,
+    unknown: super::json::Unknown,
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let number = self.fd.number();
+        if self.fd.is_packed() && packable(&self.kind) {
+            let mut packed = Vec::new();
+            while seq
+                .next_element_seed(ElemSeed {
+                    kind: &self.kind,
+                    unknown: self.unknown,
+                    out: &mut packed,
+                })?
+                .is_some()
+            {}
+            if !packed.is_empty() {
+                put_tag(number, 2, self.out);
+                put_varint(packed.len() as u64, self.out);
+                self.out.extend_from_slice(&packed);
+            }
+            return Ok(());
+        }
+        loop {
+            let mark = self.out.len();
+            put_tag(number, wire_type(&self.kind), self.out);
+            let more = seq.next_element_seed(ElemSeed {
+                kind: &self.kind,
+                unknown: self.unknown,
+                out: self.out,
+            })?;
+            if more.is_none() {
+                self.out.truncate(mark);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A JSON object → the message's encoding, fields in number order as `DynamicMessage` writes
+/// them.
+struct MessageSeed<'d> {
+    desc: &'d MessageDescriptor,
+    unknown: super::json::Unknown,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = Vec<u8>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed<'_> {
+    type Value = Vec<u8>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<u8>, A::Error> {
+        let mut out = Vec::new();
+        // (field number, start, end) of each field's records in `out`.
+        let mut spans: Vec<(u32, usize, usize)> = Vec::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            // `[pkg.ext]` names an extension: the reference's business.
+            if key.starts_with('[') {
+                return Err(bail());
+            }
+            let found = self
+                .desc
+                .get_field_by_json_name(&key)
+                .or_else(|| self.desc.get_field_by_name(&key));
+            let Some(fd) = found else {
+                if self.unknown == super::json::Unknown::Ignore {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                return Err(bail());
+            };
+            if !covered(&fd) || spans.iter().any(|(n, _, _)| *n == fd.number()) {
+                return Err(bail());
+            }
+            let start = out.len();
+            let kind = fd.kind();
+            if fd.is_list() {
+                map.next_value_seed(ListSeed {
+                    fd: &fd,
+                    kind,
+                    unknown: self.unknown,
+                    out: &mut out,
+                })?;
+            } else {
+                put_tag(fd.number(), wire_type(&kind), &mut out);
+                let default = map.next_value_seed(ElemSeed {
+                    kind: &kind,
+                    unknown: self.unknown,
+                    out: &mut out,
+                })?;
+                if default {
+                    // proto3 fields without presence do not encode their default.
+                    out.truncate(start);
+                }
+            }
+            spans.push((fd.number(), start, out.len()));
+        }
+        if spans.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Ok(out);
+        }
+        spans.sort_by_key(|s| s.0);
+        let mut sorted = Vec::with_capacity(out.len());
+        for (_, a, b) in spans {
+            sorted.extend_from_slice(&out[a..b]);
+        }
+        Ok(sorted)
+    }
+}
+
+/// Encodes a JSON object body as the protobuf bytes of `desc`, byte for byte what
+/// `json::from_json_value(…).encode_to_vec()` gives, or `None` when the body is not one this
+/// encoder covers (a `null`, a field it does not cover, a value spelled in a way it leaves to the
+/// reference, an unknown field that `unknown` rejects, malformed JSON…): the caller then builds
+/// the message through the reference, which also words any error.
+pub fn encode_json(
+    desc: &MessageDescriptor,
+    body: &[u8],
+    unknown: super::json::Unknown,
+) -> Option<Vec<u8>> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let out = de::Deserializer::deserialize_map(&mut de, MessageSeed { desc, unknown }).ok()?;
+    de.end().ok()?;
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! The writer against the reference (`DynamicMessage` + `json::to_json`) over fixtures that
@@ -525,6 +898,108 @@ message Special {
             ..Default::default()
         };
         assert_eq!(direct(&all, &[], &defaults), None);
+    }
+
+    /// The direct encoder against the reference (`from_json_value` + `encode_to_vec`).
+    fn encoded_same(desc: &MessageDescriptor, body: &str, unknown: json::Unknown) -> Vec<u8> {
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("fixture {body}: {e}"));
+        let want = json::from_json_value(desc, v, unknown)
+            .expect("the reference accepts it")
+            .encode_to_vec();
+        let got = encode_json(desc, body.as_bytes(), unknown)
+            .unwrap_or_else(|| panic!("handed back: {body}"));
+        assert_eq!(got, want, "{body}");
+        got
+    }
+
+    #[test]
+    fn encoder_matches_the_reference() {
+        let pool = pool();
+        let all = pool.get_message_by_name("wiretest.All").expect("All");
+        let reject = json::Unknown::Reject;
+        for body in [
+            "{}",
+            // Defaults are not encoded (no presence in proto3).
+            r#"{"i32": 0, "text": "", "flag": false, "colour": "COLOUR_UNSPECIFIED", "db": 0,
+                "fl": -0.0, "data": ""}"#,
+            // Every scalar kind at its extremes; 64-bit integers as strings or numbers.
+            r#"{"i32": -2147483648, "i64": "-9223372036854775808", "u32": 4294967295,
+                "u64": "18446744073709551615", "s32": -5, "s64": "-6", "f32": 7, "f64": "8",
+                "sf32": -9, "sf64": "-10", "fl": 0.1, "db": 1e300, "flag": true}"#,
+            r#"{"i64": 9007199254740993, "u64": 18446744073709551615, "sf64": -3, "s64": 0}"#,
+            // int32 given as a string; floats as numbers, integers and the special strings.
+            r#"{"i32": "-5", "u32": "7", "db": 3, "fl": -2}"#,
+            r#"{"fl": "NaN", "db": "-Infinity", "values": ["Infinity", 2.5, -0.0, 1e-300, 0]}"#,
+            // Strings, escaped or not, and non-ASCII; proto and JSON field names.
+            r#"{"text": "quote \" tab \t é 😀 \u0001", "snake_case_name": "a"}"#,
+            r#"{"snakeCaseName": "b", "tags": ["a", "", "b\"c"]}"#,
+            // Bytes in standard padded base64.
+            r#"{"data": "AQID", "blobs": ["", "AA==", "/+8="]}"#,
+            // Enums by name and by number (unknown numbers kept: proto3 enums are open).
+            r#"{"colour": "GREEN", "colours": ["RED", 0, 7, "GREEN"]}"#,
+            r#"{"colour": 9}"#,
+            // Nested, repeated and empty messages; keys out of field-number order.
+            r#"{"inners": [{}, {"ids": [1, -1, 0], "name": "n"}, {"child": {"child": {}}}],
+                "inner": {}, "i32": 3}"#,
+            r#"{"zz": ["-1", "1", "0"], "fx": [0, 4294967295], "flags": [true, false],
+                "unpacked": [1, 0, -3], "values": []}"#,
+        ] {
+            encoded_same(&all, body, reject);
+        }
+        // Unknown fields: dropped when configured so, as the reference drops them.
+        let ignore = json::Unknown::Ignore;
+        let got = encoded_same(
+            &all,
+            r#"{"nope": {"deep": [1, {"x": null}]}, "i32": 1, "other": null}"#,
+            ignore,
+        );
+        assert_eq!(got, [0x08, 0x01]);
+    }
+
+    #[test]
+    fn encoder_hands_back_what_it_does_not_cover() {
+        let pool = pool();
+        let all = pool.get_message_by_name("wiretest.All").expect("All");
+        let special = pool
+            .get_message_by_name("wiretest.Special")
+            .expect("Special");
+        let reject = json::Unknown::Reject;
+        for (desc, body) in [
+            // Errors: the reference words them (unknown field, wrong type, bad enum, syntax).
+            (&all, r#"{"nope": 1}"#),
+            (&all, r#"{"i32": "x"}"#),
+            (&all, r#"{"i32": true}"#),
+            (&all, r#"{"colour": "BLUE"}"#),
+            (&all, r#"{"i32": 1"#),
+            (&all, r#"{"i32": 1} x"#),
+            (&all, r#"[1]"#),
+            (&all, r#"{"i32": 2147483648}"#),
+            (&all, r#"{"fl": 1e300}"#),
+            // Spellings the reference decides: null, floats for integers, other integer or
+            // base64 forms, a field given twice, extension keys.
+            (&all, r#"{"i32": null}"#),
+            (&all, r#"{"inner": null}"#),
+            (&all, r#"{"i32": 1.0}"#),
+            (&all, r#"{"i64": "+5"}"#),
+            (&all, r#"{"i64": "05"}"#),
+            (&all, r#"{"i64": "1e2"}"#),
+            (&all, r#"{"data": "AQI"}"#),
+            (&all, r#"{"data": "-_8="}"#),
+            (&all, r#"{"db": "1.5"}"#),
+            (&all, r#"{"fl": 1e-50}"#),
+            (&all, r#"{"snakeCaseName": "a", "snake_case_name": "b"}"#),
+            (&all, r#"{"[wiretest.ext]": 1}"#),
+            // Fields it does not cover: maps, well-known types, optional and oneof members.
+            (&special, r#"{"counts": {"a": 1}}"#),
+            (&special, r#"{"at": "2024-01-02T03:04:05Z"}"#),
+            (&special, r#"{"maybe": 0}"#),
+            (&special, r#"{"a": "x"}"#),
+        ] {
+            assert_eq!(encode_json(desc, body.as_bytes(), reject), None, "{body}");
+        }
+        // Absent special fields do not matter.
+        assert_eq!(encode_json(&special, b"{}", reject), Some(Vec::new()));
     }
 
     #[test]
