@@ -194,3 +194,161 @@ async fn request_spans_reach_an_otlp_collector_in_the_callers_trace() -> anyhow:
     collector_task.abort();
     Ok(())
 }
+
+/// A legacy HTTP instance answering `GET /v1/echo/{message}` and keeping the `traceparent` of
+/// each request it gets.
+async fn legacy(seen: Arc<Mutex<Vec<String>>>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = Arc::clone(&seen);
+            let svc =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let tp = req
+                        .headers()
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    seen.lock().unwrap_or_else(|p| p.into_inner()).push(tp);
+                    let message = req
+                        .uri()
+                        .path()
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    async move {
+                        http::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(format!(
+                                r#"{{"message":"{message}"}}"#
+                            ))))
+                    }
+                });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// The mesh → legacy lane: a tonic caller's trace continues through the bridge's span to the
+/// legacy instance, and a call that finds no instance is an error span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_lane_spans_reach_the_collector() -> anyhow::Result<()> {
+    use bridge::eureka::instance::{Instance, Port, Status};
+    use rpc::echo::pb::SayRequest;
+    use rpc::echo::pb::echo_client::EchoClient;
+
+    let (otlp, received, collector_task) = collector().await?;
+    let lanes = format!(
+        "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
+         \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
+         \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo}}\n",
+        lane_common::proto_dir().display()
+    );
+    let tracing = format!(
+        "tracing:\n  otlp:\n    endpoint: \"http://{otlp}/v1/traces\"\n    flush_interval_ms: 50\n"
+    );
+    let mut bridge = Bridge::start_with(&lanes, &tracing).await?;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let addr = legacy(Arc::clone(&seen)).await?;
+    let registry = bridge.registry().context("running")?.clone();
+    registry.register(
+        Instance {
+            instance_id: Some(format!("127.0.0.1:legacy-echo:{}", addr.port())),
+            host_name: "127.0.0.1".into(),
+            app: "LEGACY-ECHO".into(),
+            ip_addr: "127.0.0.1".into(),
+            status: Status::Up,
+            port: Port {
+                port: addr.port(),
+                enabled: true,
+            },
+            ..Instance::default()
+        },
+        false,
+    );
+    let grpc = bridge.grpc.context("grpc lane")?;
+    let mut client = tokio::time::timeout(
+        e2e::http::TIMEOUT,
+        EchoClient::connect(format!("http://{grpc}")),
+    )
+    .await??;
+    let (trace, parent) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let mut req = tonic::Request::new(SayRequest {
+        message: "hello".into(),
+        repeat: 0,
+    });
+    req.metadata_mut()
+        .insert("traceparent", format!("00-{trace}-{parent}-01").parse()?);
+    req.metadata_mut()
+        .insert("rpc-persist-lane", "blue".parse()?);
+    let reply = tokio::time::timeout(e2e::http::TIMEOUT, client.say(req)).await??;
+    ensure!(reply.into_inner().message == "hello");
+    let at_legacy = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let parts: Vec<&str> = at_legacy
+        .first()
+        .map(|s| s.split('-').collect())
+        .unwrap_or_default();
+    ensure!(
+        parts.len() == 4 && parts[1] == trace && parts[2] != parent,
+        "the legacy instance sees the bridge's span as parent: {at_legacy:?}"
+    );
+
+    registry.cancel(
+        "LEGACY-ECHO",
+        &format!("127.0.0.1:legacy-echo:{}", addr.port()),
+    );
+    let err = client
+        .say(SayRequest {
+            message: "x".into(),
+            repeat: 0,
+        })
+        .await
+        .expect_err("no instance left");
+    ensure!(err.code() == tonic::Code::Unavailable, "{err:?}");
+
+    let spans = e2e::poll::until("two spans at the collector", e2e::poll::BOUND, || {
+        let received = Arc::clone(&received);
+        async move {
+            let got = received.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            Ok((got.len() >= 2).then_some(got))
+        }
+    })
+    .await?;
+    ensure!(spans.len() == 2, "one span per call: {spans:?}");
+    let (service, ok) = &spans[0];
+    ensure!(service == "bridge", "default service.name: {service}");
+    ensure!(ok.name == "demo.echo.v1.Echo/Say" && ok.kind == 2, "{ok:?}");
+    ensure!(
+        hex(&ok.trace_id) == trace && hex(&ok.parent_span_id) == parent,
+        "{ok:?}"
+    );
+    ensure!(hex(&ok.span_id) == parts[2], "{ok:?}");
+    for (k, v) in [
+        ("rpc.system", "grpc"),
+        ("rpc.service", "demo.echo.v1.Echo"),
+        ("rpc.method", "Say"),
+        ("rpc.grpc.status_code", "0"),
+        ("bridge.lane", "blue"),
+    ] {
+        ensure!(attr(ok, k).as_deref() == Some(v), "{k}: {ok:?}");
+    }
+    let (_, failed) = &spans[1];
+    ensure!(
+        attr(failed, "rpc.grpc.status_code").as_deref() == Some("14"),
+        "{failed:?}"
+    );
+    let st = failed.status.as_ref().context("status")?;
+    ensure!(st.code == 2 && st.message.contains("LEGACY-ECHO"), "{st:?}");
+
+    bridge.stop().await?;
+    collector_task.abort();
+    Ok(())
+}
