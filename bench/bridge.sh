@@ -16,7 +16,8 @@
 #
 # Installs wrk and nginx with apt-get when missing. Bounded: 8 runs of $SECS s (default 10) plus
 # start-up; the release build is not counted. Stops everything it started, by PID.
-# Usage: bench/bridge.sh   env: CARGO_TARGET_DIR, SECS (seconds per run), CONNS (default 32)
+# Usage: bench/bridge.sh   env: CARGO_TARGET_DIR, SECS (seconds per run), CONNS (default 32),
+#   NO_BUILD=1 (use the release binaries already built)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -34,9 +35,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
+commit=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-log "cargo build --release -p bridge -p rpc --bins"
-cargo build --release -p bridge -p rpc --bins --quiet
+if [ -z "${NO_BUILD:-}" ]; then
+  log "cargo build --release -p bridge -p rpc --bins"
+  cargo build --release -p bridge -p rpc --bins --quiet
+fi
 bin=$target_dir/release
 
 work=$(mktemp -d)
@@ -158,6 +162,7 @@ wrk_rps() { # url → requests/s
 load() { "$bin/echo_load" "$@" --seconds "$secs" --connections "$conns"; }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['$1'])" "$2"; }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "(a) wrk → bridge → tonic echo"; a_rps=$(wrk_rps "http://127.0.0.1:$http_port/v1/echo")
 log "(b) wrk → nginx → hyper echo";   b_rps=$(wrk_rps "http://127.0.0.1:$nginx_port/v1/echo")
 log "(c) tonic client → tonic echo";  c=$(load grpc "$grpc_echo"); c_rps=$(field rps "$c")
@@ -173,7 +178,8 @@ for j in "$a1k" "$c1k" "$r1k" "$d1k" "$r"; do
   [ "$(field errors "$j")" = 0 ] || { echo "errors in a run: $j" >&2; exit 1; }
 done
 
-python3 - "$a_rps" "$b_rps" "$c_rps" "$a1k" "$c1k" "$r_rps" "$d_rps" "$r1k" "$d1k" "$rss_kib" "$hwm_kib" "$secs" "$conns" <<'PY'
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 - "$a_rps" "$b_rps" "$c_rps" "$a1k" "$c1k" "$r_rps" "$d_rps" "$r1k" "$d1k" "$rss_kib" "$hwm_kib" "$secs" "$conns" "$commit" "$load_before" "$load_after" <<'PY'
 import json, sys
 a, b, c = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 a1k, c1k = json.loads(sys.argv[4]), json.loads(sys.argv[5])
@@ -181,8 +187,10 @@ r, d = float(sys.argv[6]), float(sys.argv[7])
 r1k, d1k = json.loads(sys.argv[8]), json.loads(sys.argv[9])
 rss, hwm = int(sys.argv[10]) / 1024, int(sys.argv[11]) / 1024
 secs, conns = sys.argv[12], sys.argv[13]
+commit, load_before, load_after = sys.argv[14], sys.argv[15], sys.argv[16]
 def ok(v): return "yes" if v else "NO"
 print(f"bridge transcoding benchmark: 1 KiB JSON, {conns} connections, {secs} s per run, loopback")
+print(f"commit {commit}; load average (1/5/15 min) before {load_before}, after {load_after}")
 print()
 print("| forward lane (HTTP/JSON → gRPC) | value | target | met |")
 print("|---|---|---|---|")

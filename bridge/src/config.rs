@@ -48,6 +48,8 @@ pub struct Config {
     pub mesh_services: Vec<MeshService>,
     /// The transcoding lanes (`docs/transcoding.md`). Default: both off.
     pub lanes: crate::lane::config::LanesConfig,
+    /// Span export (`tracing.otlp`, see `docs/transcoding.md`). Default: off.
+    pub tracing: crate::otlp::TracingConfig,
 }
 
 /// `eureka:` section.
@@ -314,6 +316,13 @@ impl Config {
             "BRIDGE_LIMITS_HEADER_READ_TIMEOUT" => l.header_read_timeout = num()?,
             "BRIDGE_LIMITS_REQUEST_TIMEOUT" => l.request_timeout = num()?,
             "BRIDGE_LIMITS_SHUTDOWN_GRACE" => l.shutdown_grace = num()?,
+            // Turns span export on (other tracing.otlp fields keep their defaults) or, empty, off.
+            "BRIDGE_TRACING_OTLP_ENDPOINT" => {
+                self.tracing.otlp = (!value.trim().is_empty()).then(|| crate::otlp::OtlpConfig {
+                    endpoint: value.trim().to_owned(),
+                    ..self.tracing.otlp.take().unwrap_or_default()
+                })
+            }
             _ => return Err(fail("unknown BRIDGE_* setting (see docs/bridge-eureka.md)")),
         }
         Ok(())
@@ -405,6 +414,9 @@ impl Config {
             ));
         }
         self.lanes.validate()?;
+        if let Some(o) = &self.tracing.otlp {
+            o.validate()?;
+        }
         let mut seen = std::collections::HashSet::new();
         for (n, m) in self.mesh_services.iter().enumerate() {
             let field = format!("mesh_services[{n}]");
@@ -506,6 +518,33 @@ mod tests {
             .apply_env(env(&[("BRIDGE_EUREKA_EVICTION_INTERVAL", "soon")]))
             .expect_err("not a number");
         assert!(err.to_string().contains("soon"));
+
+        // Span export: the endpoint turns it on over the file's section, empty turns it off.
+        let mut c = Config::from_yaml_str(
+            "tracing:\n  otlp:\n    endpoint: http://127.0.0.1:1/v1/traces\n    max_batch: 9\n",
+        )
+        .expect("parses");
+        c.apply_env(env(&[(
+            "BRIDGE_TRACING_OTLP_ENDPOINT",
+            "http://127.0.0.1:4318/v1/traces",
+        )]))
+        .expect("applies");
+        let otlp = c.tracing.otlp.clone().expect("on");
+        assert_eq!(otlp.endpoint, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!((otlp.max_batch, otlp.queue_size), (9, 4096));
+        c.validate().expect("valid");
+        c.apply_env(env(&[("BRIDGE_TRACING_OTLP_ENDPOINT", "")]))
+            .expect("applies");
+        assert_eq!(c.tracing.otlp, None);
+        let err = Config::from_yaml_str("tracing:\n  otlp:\n    endpoint: ftp://x/v1/traces\n")
+            .expect("parses")
+            .validate()
+            .expect_err("not http");
+        assert!(err.to_string().contains("tracing.otlp.endpoint"), "{err}");
+        assert!(
+            Config::from_yaml_str("tracing:\n  otlp:\n    endpont: x\n").is_err(),
+            "unknown keys are errors"
+        );
     }
 
     /// A valid sample value for every override key, by its suffix.
@@ -519,6 +558,7 @@ mod tests {
             | "BRIDGE_EUREKA_SYNC_WHEN_TIMESTAMP_DIFFERS"
             | "BRIDGE_AUTH_PROTECT_READS" => "true",
             "BRIDGE_LIMITS_MAX_HEADER_BYTES" => "9000",
+            "BRIDGE_TRACING_OTLP_ENDPOINT" => "http://127.0.0.1:4318/v1/traces",
             _ => "7",
         }
     }

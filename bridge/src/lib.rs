@@ -7,6 +7,7 @@ pub mod error;
 pub mod eureka;
 pub mod lane;
 pub mod metrics;
+pub mod otlp;
 pub mod run;
 pub mod transcode;
 

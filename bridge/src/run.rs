@@ -127,7 +127,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let cache = Arc::new(Cache::new(e.response_cache_ttl, clock.clone()));
 
     // Lanes are built (descriptors compiled, routes checked) before any port is bound.
-    let lanes = crate::lane::Lanes::build(&config.lanes, registry.clone())
+    let mut lanes = crate::lane::Lanes::build(&config.lanes, registry.clone())
         .map_err(|source| Error::Lane { source })?;
     let (eureka_listener, eureka_addr) = bind(e.listen).await?;
     let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
@@ -154,6 +154,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     });
 
     let mut tasks = Vec::new();
+    if let Some(otlp) = &config.tracing.otlp {
+        let (exporter, task) = crate::otlp::Exporter::start(otlp, stop_rx.clone())?;
+        tasks.push(("otlp export", task));
+        lanes.export_spans(exporter);
+    }
     let (http_addr, grpc_addr) = lanes
         .start(
             &mut tasks,

@@ -57,29 +57,35 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
+/// Installs the SIGTERM/SIGINT handlers now and returns the wait for either: installed before
+/// the listeners announce themselves, a SIGTERM right after the `listening` lines is a graceful
+/// stop, not the default action (death by signal).
+fn signals() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
-        }
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c()
-            .await
-            .context("installing Ctrl-C handler")?;
-        Ok("Ctrl-C")
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
     }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let stop = signals()?;
     let running = bridge::run::start(config).await?;
-    let signal = wait_for_signal().await?;
+    let signal = stop.await;
     tracing::info!(signal, "shutting down");
     running.shutdown().await?;
     Ok(())

@@ -25,6 +25,7 @@ use super::balance::Balancer;
 use super::config::GrpcLaneConfig;
 use super::{Body, Error, Failure, MakeId, read_body};
 use crate::eureka::Registry;
+use crate::otlp::Attr;
 use crate::transcode::route::{self, Binding, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
 use crate::transcode::{frame, headers, reverse};
@@ -322,6 +323,7 @@ impl Lane {
 /// any [`Failure`] into a trailers-only answer with its `grpc-status`.
 pub fn stack(
     lane: Arc<Lane>,
+    exporter: Option<crate::otlp::Exporter>,
 ) -> impl tower::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -336,8 +338,9 @@ pub fn stack(
         .map_response(|r: Result<Response<Body>, Failure>| {
             r.unwrap_or_else(|f| Lane::rescue(f.status))
         })
-        .service_fn(move |req: Request<Incoming>| {
+        .service_fn(move |mut req: Request<Incoming>| {
             let lane = Arc::clone(&lane);
+            let exporter = exporter.clone();
             async move {
                 let path = req.uri().path().to_owned();
                 let (service, method) = path
@@ -345,10 +348,46 @@ pub fn stack(
                     .split_once('/')
                     .unwrap_or((path.as_str(), ""));
                 let span = tracing::info_span!("grpc", service = %service, method = %method);
+                // OTLP span named as OpenTelemetry's RPC conventions ask: `pkg.Service/Method`.
+                let otel = exporter.as_ref().map(|_| {
+                    let lane_value = req
+                        .headers()
+                        .get(lane.policy.lane_header.as_str())
+                        .or_else(|| req.headers().get(headers::KITEX_LANE))
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let mut s = crate::otlp::Span::start(
+                        path.trim_start_matches('/').to_owned(),
+                        req.headers_mut(),
+                    );
+                    s.set("rpc.system", Attr::Str("grpc".into()));
+                    s.set("rpc.service", Attr::Str(service.to_owned()));
+                    s.set("rpc.method", Attr::Str(method.to_owned()));
+                    if let Some(v) = request_id {
+                        s.set("rpc.request.metadata.x-request-id", Attr::Str(v));
+                    }
+                    if let Some(v) = lane_value {
+                        s.set("bridge.lane", Attr::Str(v));
+                    }
+                    s
+                });
                 let result = lane.call(req).instrument(span.clone()).await;
                 if let Err(f) = &result {
                     let _g = span.enter();
                     tracing::info!(code = %f.status.code, message = %f.status.message, "failed");
+                }
+                if let (Some(exporter), Some(mut s)) = (&exporter, otel) {
+                    let (code, error) = match &result {
+                        Ok(_) => (Code::Ok, None),
+                        Err(f) => (f.status.code, Some(f.status.message.clone())),
+                    };
+                    s.set("rpc.grpc.status_code", Attr::Int(i64::from(code.as_i32())));
+                    exporter.record(s.end(error));
                 }
                 // The failure is a value here; the rescue layer turns it into an answer.
                 Ok::<_, Infallible>(result)
@@ -359,12 +398,13 @@ pub fn stack(
 /// Serves gRPC (HTTP/2 prior knowledge) on `listener` until `stop` flips.
 pub async fn run(
     lane: Arc<Lane>,
+    exporter: Option<crate::otlp::Exporter>,
     listener: TcpListener,
     max_concurrent_streams: u32,
     grace: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
-    let svc = stack(lane);
+    let svc = stack(lane, exporter);
     super::serve(listener, stop, grace, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper::server::conn::http2::Builder::new(super::executor());

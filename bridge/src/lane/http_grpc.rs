@@ -15,7 +15,6 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioTimer;
-use prost::Message as _;
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -25,6 +24,7 @@ use tracing::Instrument as _;
 
 use super::config::{HttpLaneConfig, UnknownConfig};
 use super::{Body, Error, Failure, MakeId, read_body};
+use crate::otlp::Attr;
 use crate::transcode::json::{self, RequestOptions, ResponseOptions, StreamFormat, StreamWriter};
 use crate::transcode::route::{self, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
@@ -37,6 +37,8 @@ struct Upstream {
     authority: http::uri::Authority,
     services: Vec<String>,
     timeout: Duration,
+    /// `timeout` as a `grpc-timeout` value, formatted once.
+    timeout_value: HeaderValue,
 }
 
 /// Everything a request needs, shared by all connections.
@@ -46,7 +48,7 @@ pub struct Lane {
     table: Table,
     upstreams: Vec<Upstream>,
     by_host: HashMap<String, usize>,
-    timeouts: BTreeMap<String, Duration>,
+    timeouts: BTreeMap<String, (Duration, HeaderValue)>,
     request: RequestOptions,
     response: ResponseOptions,
     policy: headers::Policy,
@@ -86,12 +88,14 @@ impl Lane {
             for h in &u.hosts {
                 by_host.insert(h.to_ascii_lowercase(), n);
             }
+            let timeout = u.timeout_ms.map_or(default_timeout, Duration::from_millis);
             upstreams.push(Upstream {
                 authority: super::authority(&u.address).ok_or_else(|| Error::BadAddress {
                     address: u.address.clone(),
                 })?,
                 services: u.services.clone(),
-                timeout: u.timeout_ms.map_or(default_timeout, Duration::from_millis),
+                timeout,
+                timeout_value: headers::grpc_timeout_value(timeout),
             });
         }
         let unknown = |u: UnknownConfig| match u {
@@ -121,9 +125,10 @@ impl Lane {
                 .timeouts
                 .iter()
                 .map(|(k, v)| {
+                    let d = Duration::from_millis(*v);
                     (
                         k.trim_start_matches('/').replace('/', "."),
-                        Duration::from_millis(*v),
+                        (d, headers::grpc_timeout_value(d)),
                     )
                 })
                 .collect(),
@@ -163,6 +168,44 @@ impl Lane {
             .ok_or_else(|| Status::new(Code::NotFound, format!("no upstream serves {service}")))
     }
 
+    /// Starts the OTLP span of a request, named after its route (`POST /v1/orders/{order_id}`),
+    /// and makes it the parent the mesh service sees.
+    fn start_span(&self, req: &mut Request<Incoming>) -> crate::otlp::Span {
+        let found = self.table.find(req.method(), req.uri().path());
+        let name = match &found {
+            Some(m) => format!("{} {}", req.method(), m.binding.template.as_str()),
+            None => req.method().to_string(),
+        };
+        let mut attrs = vec![
+            ("http.request.method", Attr::Str(req.method().to_string())),
+            ("url.path", Attr::Str(req.uri().path().to_owned())),
+        ];
+        if let Some(m) = &found {
+            attrs.push((
+                "http.route",
+                Attr::Str(m.binding.template.as_str().to_owned()),
+            ));
+            attrs.push(("rpc.system", Attr::Str("grpc".into())));
+            let service = m.method.parent_service().full_name().to_owned();
+            attrs.push(("rpc.service", Attr::Str(service)));
+            attrs.push(("rpc.method", Attr::Str(m.method.name().to_owned())));
+        }
+        let headers = req.headers();
+        for (key, name) in [
+            ("http.request.header.x-request-id", "x-request-id"),
+            ("bridge.lane", self.policy.lane_header.as_str()),
+        ] {
+            if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                attrs.push((key, Attr::Str(v.to_owned())));
+            }
+        }
+        let mut span = crate::otlp::Span::start(name, req.headers_mut());
+        for (k, v) in attrs {
+            span.set(k, v);
+        }
+        span
+    }
+
     /// The one rescue step: any failure → its HTTP status with a `google.rpc.Status` JSON body.
     fn rescue(&self, f: Failure) -> Response<Body> {
         let mut resp = Response::new(Body::full(f.status.to_json(Some(&self.pool))));
@@ -183,19 +226,24 @@ impl Lane {
                 path: path.to_owned(),
             }
         })?;
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.host())
-            .map(|h| {
-                h.rsplit_once(':')
-                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                    .map_or(h, |(h, _)| h)
-                    .to_ascii_lowercase()
-            });
-        let service = m.method.parent_service().full_name().to_owned();
-        let upstream = self.upstream(host.as_deref(), &service)?;
+        // The Host only matters when some upstream claims legacy host names.
+        let host = if self.by_host.is_empty() {
+            None
+        } else {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| parts.uri.host())
+                .map(|h| {
+                    h.rsplit_once(':')
+                        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                        .map_or(h, |(h, _)| h)
+                        .to_ascii_lowercase()
+                })
+        };
+        let service = m.method.parent_service();
+        let upstream = self.upstream(host.as_deref(), service.full_name())?;
         let too_big = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -213,23 +261,26 @@ impl Lane {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let msg = json::request_with(&m, parts.uri.query(), &bytes, content_type, &self.request)
+        let msg = json::request_encoded(&m, parts.uri.query(), &bytes, content_type, &self.request)
             .map_err(|e| Failure::from(e.to_status()))?;
-        let framed = frame::encode(&msg.encode_to_vec(), self.max_body)
-            .map_err(crate::transcode::Error::from)?;
+        let framed = frame::encode(&msg, self.max_body).map_err(crate::transcode::Error::from)?;
 
-        let route_timeout = self
+        let (route_timeout, route_value) = self
             .timeouts
             .get(m.method.full_name())
-            .copied()
-            .unwrap_or(upstream.timeout);
-        let timeout = fwd.timeout.map_or(route_timeout, |t| t.min(route_timeout));
+            .map_or((upstream.timeout, &upstream.timeout_value), |(d, v)| {
+                (*d, v)
+            });
+        let (timeout, timeout_value) = match fwd.timeout {
+            Some(t) if t < route_timeout => (t, headers::grpc_timeout_value(t)),
+            _ => (route_timeout, route_value.clone()),
+        };
         let deadline = Instant::now() + timeout;
 
         let uri = http::Uri::builder()
             .scheme("http")
             .authority(upstream.authority.clone())
-            .path_and_query(m.binding.grpc_path())
+            .path_and_query(m.binding.path_and_query())
             .build()
             .map_err(|e| Status::new(Code::Internal, format!("upstream URI: {e}")))?;
         let mut out = Request::builder()
@@ -239,12 +290,20 @@ impl Lane {
             .map_err(|e| Status::new(Code::Internal, format!("upstream request: {e}")))?;
         let h = out.headers_mut();
         *h = fwd.headers;
+        // Values unique to one call would churn the HPACK dynamic table of the shared upstream
+        // connection (an insert and an eviction per call, and a longer search for the next):
+        // sent as never-indexed literals instead.
+        for name in headers::PER_CALL_HEADERS {
+            if let Some(v) = h.get_mut(*name) {
+                v.set_sensitive(true);
+            }
+        }
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
         );
         h.insert(header::TE, HeaderValue::from_static("trailers"));
-        h.insert("grpc-timeout", headers::grpc_timeout_value(timeout));
+        h.insert(headers::GRPC_TIMEOUT.clone(), timeout_value);
 
         // Owned, so a server stream keeps its slot until the task sending it ends.
         let permit =
@@ -264,7 +323,11 @@ impl Lane {
             .next_client
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let client = &self.clients[n % self.clients.len()];
-        let resp = match tokio::time::timeout_at(deadline, client.request(out)).await {
+        // One timer for the whole call: a `timeout_at` per await registered and removed a timer
+        // entry each time (a visible share of the profile).
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        let resp = match within(&mut sleep, client.request(out)).await {
             Err(_) => return Err(deadline_exceeded()),
             Ok(Err(e)) => {
                 return Err(Status::new(
@@ -295,7 +358,7 @@ impl Lane {
         if !m.method.is_server_streaming() {
             let mut trailers = HeaderMap::new();
             loop {
-                match tokio::time::timeout_at(deadline, rbody.frame()).await {
+                match within(&mut sleep, rbody.frame()).await {
                     Err(_) => return Err(deadline_exceeded()),
                     Ok(None) => break,
                     Ok(Some(Err(e))) => return Err(stream_broken(&e).into()),
@@ -339,11 +402,13 @@ impl Lane {
             let rendered =
                 json::render(&output, &message, response_body.as_deref(), &self.response)
                     .map_err(|e| Failure::from(e.to_status()))?;
-            resp_headers.insert(
-                header::CONTENT_TYPE,
+            let content_type = if rendered.content_type == "application/json" {
+                HeaderValue::from_static("application/json")
+            } else {
                 HeaderValue::from_str(&rendered.content_type)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-            );
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream"))
+            };
+            resp_headers.insert(header::CONTENT_TYPE, content_type);
             let mut resp = Response::new(Body::full(rendered.body));
             *resp.headers_mut() = resp_headers;
             return Ok(resp);
@@ -375,7 +440,7 @@ impl Lane {
         let mut raw_type = None;
         let mut ended: Option<Status> = None;
         while first.is_empty() && ended.is_none() {
-            match tokio::time::timeout_at(deadline, rbody.frame()).await {
+            match within(&mut sleep, rbody.frame()).await {
                 Err(_) => return Err(deadline_exceeded()),
                 Ok(None) => {
                     ended = Some(Status::new(
@@ -522,6 +587,18 @@ impl Lane {
     }
 }
 
+/// `f`, or `Err(())` once `deadline` fires first.
+async fn within<F: std::future::Future>(
+    deadline: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    f: F,
+) -> Result<F::Output, ()> {
+    tokio::select! {
+        biased;
+        out = f => Ok(out),
+        () = deadline.as_mut() => Err(()),
+    }
+}
+
 fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
@@ -557,6 +634,7 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), crate::
 /// rescue layer that turns any [`Failure`] into an HTTP status with a `google.rpc.Status` body.
 pub fn stack(
     lane: Arc<Lane>,
+    exporter: Option<crate::otlp::Exporter>,
 ) -> impl tower::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -572,18 +650,33 @@ pub fn stack(
         .map_response(move |r: Result<Response<Body>, Failure>| {
             r.unwrap_or_else(|f| rescuer.rescue(f))
         })
-        .service_fn(move |req: Request<Incoming>| {
+        .service_fn(move |mut req: Request<Incoming>| {
             let lane = Arc::clone(&lane);
+            let exporter = exporter.clone();
             async move {
                 let span = tracing::info_span!(
                     "request",
                     method = %req.method(),
                     route = %req.uri().path()
                 );
+                let otel = exporter.as_ref().map(|_| lane.start_span(&mut req));
                 let result = lane.call(req).instrument(span.clone()).await;
                 if let Err(f) = &result {
                     let _g = span.enter();
                     tracing::info!(code = %f.status.code, http = f.http.as_u16(), message = %f.status.message, "failed");
+                }
+                if let (Some(exporter), Some(mut s)) = (&exporter, otel) {
+                    let (http, code, error) = match &result {
+                        Ok(r) => (r.status(), Code::Ok, None),
+                        Err(f) => (
+                            f.http,
+                            f.status.code,
+                            f.http.is_server_error().then(|| f.status.message.clone()),
+                        ),
+                    };
+                    s.set("http.response.status_code", Attr::Int(i64::from(http.as_u16())));
+                    s.set("rpc.grpc.status_code", Attr::Int(i64::from(code.as_i32())));
+                    exporter.record(s.end(error));
                 }
                 // The failure is a value here; the rescue layer turns it into an answer.
                 Ok::<_, Infallible>(result)
@@ -594,12 +687,13 @@ pub fn stack(
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` until `stop` flips.
 pub async fn run(
     lane: Arc<Lane>,
+    exporter: Option<crate::otlp::Exporter>,
     listener: TcpListener,
     max_concurrent_streams: u32,
     grace: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
-    let svc = stack(lane);
+    let svc = stack(lane, exporter);
     super::serve(listener, stop, grace, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());

@@ -117,8 +117,14 @@ pub fn request_id() -> HeaderValue {
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     let a = h.finish();
     h.write_u64(a);
-    let id = format!("{a:016x}{:016x}", h.finish());
-    HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+    let b = h.finish();
+    let mut id = [0u8; 32];
+    for (i, n) in [a, b].into_iter().enumerate() {
+        for (j, d) in id[i * 16..(i + 1) * 16].iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[((n >> (60 - 4 * j)) & 0xf) as usize];
+        }
+    }
+    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// Makes the `x-request-id` of requests that arrive without one (tower-http's request-id layers
@@ -293,6 +299,7 @@ pub(crate) type Task = (
 pub struct Lanes {
     http: Option<(std::sync::Arc<http_grpc::Lane>, std::net::SocketAddr, u32)>,
     grpc: Option<(std::sync::Arc<grpc_http::Lane>, std::net::SocketAddr, u32)>,
+    exporter: Option<crate::otlp::Exporter>,
 }
 
 impl Lanes {
@@ -332,7 +339,16 @@ impl Lanes {
             )),
             None => None,
         };
-        Ok(Self { http, grpc })
+        Ok(Self {
+            http,
+            grpc,
+            exporter: None,
+        })
+    }
+
+    /// Exports each call's span through `exporter` (`tracing.otlp`).
+    pub fn export_spans(&mut self, exporter: crate::otlp::Exporter) {
+        self.exporter = Some(exporter);
     }
 
     /// Binds and serves the configured lanes, adding their tasks; returns the bound addresses.
@@ -349,7 +365,14 @@ impl Lanes {
             addrs.0 = Some(addr);
             tasks.push((
                 "http→grpc lane",
-                tokio::spawn(http_grpc::run(lane, listener, streams, grace, stop.clone())),
+                tokio::spawn(http_grpc::run(
+                    lane,
+                    self.exporter.clone(),
+                    listener,
+                    streams,
+                    grace,
+                    stop.clone(),
+                )),
             ));
         }
         if let Some((lane, listen, streams)) = self.grpc {
@@ -358,9 +381,76 @@ impl Lanes {
             addrs.1 = Some(addr);
             tasks.push((
                 "grpc→http lane",
-                tokio::spawn(grpc_http::run(lane, listener, streams, grace, stop.clone())),
+                tokio::spawn(grpc_http::run(
+                    lane,
+                    self.exporter.clone(),
+                    listener,
+                    streams,
+                    grace,
+                    stop.clone(),
+                )),
             ));
         }
         Ok(addrs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `protoc --include_imports` descriptor set works like the protos it came from: the
+    /// `google.api.http` annotations survive, so the routes are the same; a file that is not a
+    /// descriptor set is an error naming it.
+    #[test]
+    fn descriptor_sets_load_with_their_annotations() {
+        let Some(reference) = rpc::reference_protos() else {
+            println!("skipped: {} is absent", rpc::REFERENCE_PROTOS);
+            return;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut compiler =
+            protox::Compiler::new([std::path::PathBuf::from(rpc::PROTO_DIR), reference.clone()])
+                .expect("compiler");
+        compiler.include_imports(true);
+        compiler.open_file("demo/shop.proto").expect("compiles");
+        let set = dir.path().join("shop.pb");
+        std::fs::write(&set, compiler.encode_file_descriptor_set()).expect("write set");
+
+        let from_set = load_descriptors(&DescriptorsConfig {
+            descriptor_sets: vec![set],
+            ..Default::default()
+        })
+        .expect("loads");
+        let from_protos = load_descriptors(&DescriptorsConfig {
+            protos: vec!["demo/shop.proto".into()],
+            includes: vec![rpc::PROTO_DIR.into(), reference],
+            ..Default::default()
+        })
+        .expect("compiles");
+        let routes = |pool: &DescriptorPool| {
+            let table = crate::transcode::route::Table::from_pool(pool, &Default::default())
+                .expect("routes");
+            table
+                .bindings()
+                .iter()
+                .map(|b| format!("{} {} {}", b.verb, b.template, b.method.full_name()))
+                .collect::<Vec<_>>()
+        };
+        let got = routes(&from_set);
+        assert!(
+            got.contains(&"GET /v1/orders/{order_id} demo.shop.v1.Orders.GetOrder".to_string()),
+            "{got:?}"
+        );
+        assert_eq!(got, routes(&from_protos));
+
+        let junk = dir.path().join("junk.pb");
+        std::fs::write(&junk, b"not a descriptor set").expect("write junk");
+        let e = load_descriptors(&DescriptorsConfig {
+            descriptor_sets: vec![junk.clone()],
+            ..Default::default()
+        })
+        .expect_err("junk");
+        assert!(e.to_string().contains(&junk.display().to_string()), "{e}");
     }
 }

@@ -64,6 +64,24 @@ pub fn encode(message: &[u8], max: usize) -> Result<Bytes, FrameError> {
     Ok(out.freeze())
 }
 
+/// Frames one message (uncompressed), encoding it straight after the header: no intermediate
+/// buffer.
+pub fn encode_message(message: &impl prost::Message, max: usize) -> Result<Bytes, FrameError> {
+    let len = message.encoded_len();
+    let wire_len = u32::try_from(len)
+        .ok()
+        .filter(|_| len <= max)
+        .ok_or(FrameError::TooLarge { len, max })?;
+    let mut out = BytesMut::with_capacity(HEADER_LEN + len);
+    out.put_u8(0);
+    out.put_u32(wire_len);
+    // A BytesMut grows as needed, so encoding cannot run out of room.
+    message
+        .encode(&mut out)
+        .map_err(|_| FrameError::TooLarge { len, max })?;
+    Ok(out.freeze())
+}
+
 /// Reads frames incrementally from a growing buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Decoder {
@@ -147,6 +165,16 @@ mod tests {
         assert!(msgs[1].is_empty());
         assert_eq!(msgs[2].len(), 300);
         assert_eq!(&body[5..7], b"he");
+        // A message framed as it is encoded gives the same bytes as encode-then-frame.
+        let text = "x".repeat(300);
+        assert_eq!(
+            encode_message(&text, 1000).expect("fits"),
+            encode(&prost::Message::encode_to_vec(&text), 1000).expect("fits")
+        );
+        assert_eq!(
+            encode_message(&text, 100),
+            Err(FrameError::TooLarge { len: 303, max: 100 })
+        );
     }
 
     #[test]

@@ -26,6 +26,21 @@ pub const TRACE_HEADERS: &[&str] = &[
     "x-cloud-trace-context",
 ];
 
+/// Trace headers whose value differs on every call (ids), as opposed to lane or baggage values
+/// that repeat.
+pub const PER_CALL_HEADERS: &[&str] = &[
+    "traceparent",
+    "x-request-id",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-ot-span-context",
+    "x-datadog-trace-id",
+    "x-datadog-parent-id",
+    "x-cloud-trace-context",
+];
+
 /// Connection-specific headers (RFC 9110 §7.6.1 plus the legacy `proxy-connection` and
 /// `keep-alive`), never forwarded; HTTP/2 and thus gRPC forbid them.
 pub const HOP_BY_HOP: &[&str] = &[
@@ -52,6 +67,12 @@ const FRAMING: &[&str] = &[
 
 /// The metadata key a Kitex gRPC service carries a persistent `LANE` metainfo value under.
 pub const KITEX_LANE: &str = "rpc-persist-lane";
+
+/// `grpc-timeout`, as a name that needs no parsing per lookup.
+pub static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+
+/// [`KITEX_LANE`] as a header name.
+static KITEX_LANE_NAME: HeaderName = HeaderName::from_static(KITEX_LANE);
 
 /// The default lane header legacy callers and Istio VirtualServices use.
 pub const DEFAULT_LANE_HEADER: &str = "x-lane";
@@ -143,7 +164,7 @@ impl Policy {
     fn copy(&self, from: &HeaderMap, to_grpc: bool) -> HeaderMap {
         // Headers a `Connection` header names are hop-by-hop too.
         let connection_listed: Vec<String> = from
-            .get_all("connection")
+            .get_all(http::header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
@@ -173,7 +194,7 @@ impl Policy {
 
     fn lane(&self, from: &HeaderMap) -> Option<HeaderValue> {
         from.get(&self.lane_header)
-            .or_else(|| from.get(KITEX_LANE))
+            .or_else(|| from.get(&KITEX_LANE_NAME))
             .cloned()
     }
 
@@ -184,9 +205,9 @@ impl Policy {
         let mut headers = self.copy(http, true);
         if let Some(lane) = self.lane(http) {
             headers.insert(self.lane_header.clone(), lane.clone());
-            headers.insert(HeaderName::from_static(KITEX_LANE), lane);
+            headers.insert(KITEX_LANE_NAME.clone(), lane);
         }
-        let timeout = match http.get("grpc-timeout") {
+        let timeout = match http.get(&GRPC_TIMEOUT) {
             Some(v) => Some(parse_grpc_timeout_header(v)?),
             None => self.legacy_timeout(http)?,
         };
@@ -201,10 +222,10 @@ impl Policy {
         let mut headers = self.copy(grpc, false);
         if let Some(lane) = self.lane(grpc) {
             headers.insert(self.lane_header.clone(), lane.clone());
-            headers.insert(HeaderName::from_static(KITEX_LANE), lane);
+            headers.insert(KITEX_LANE_NAME.clone(), lane);
         }
         let timeout = grpc
-            .get("grpc-timeout")
+            .get(&GRPC_TIMEOUT)
             .map(parse_grpc_timeout_header)
             .transpose()?;
         if let (Some(t), Some(h)) = (timeout, &self.timeout_header) {

@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use prost::Message as _;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
-    SerializeOptions, Value,
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    ReflectMessage, SerializeOptions, Value,
 };
 
 use super::route::{BodyRule, Match};
@@ -203,6 +203,32 @@ pub fn request_with(
         BodyRule::None => body_message(&desc, &m.body, parse_body(body)?, options)?,
     };
     complete(msg, m, query, options)
+}
+
+/// [`request_with`], encoded as the protobuf bytes of the gRPC call. A JSON body that is the
+/// whole message, with no path bindings or query parameters, goes through the direct encoder
+/// ([`super::wire::encode_json`]) when it covers the body; everything else, and every error,
+/// through the reference.
+pub fn request_encoded(
+    m: &Match,
+    query: Option<&str>,
+    body: &[u8],
+    content_type: Option<&str>,
+    options: &RequestOptions,
+) -> Result<Vec<u8>, Error> {
+    if matches!(m.body, BodyRule::Whole)
+        && m.bindings.is_empty()
+        && query.is_none_or(str::is_empty)
+        && !body.iter().all(u8::is_ascii_whitespace)
+    {
+        let desc = m.method.input();
+        if desc.full_name() != HTTP_BODY
+            && let Some(bytes) = super::wire::encode_json(&desc, body, options.unknown_fields)
+        {
+            return Ok(bytes);
+        }
+    }
+    request_with(m, query, body, content_type, options).map(|msg| msg.encode_to_vec())
 }
 
 /// `google.api.HttpBody`: a message carrying a raw HTTP body and its content type.
@@ -611,8 +637,13 @@ fn apply_query(
                 Unknown::Ignore => Ok(()),
             }
         };
+        // grpc-gateway's map form: `labels[env]=prod` sets one entry of a map field.
+        let (field_name, map_key) = match split_map_key(&name) {
+            Some((f, k)) => (f, Some(k)),
+            None => (name.as_str(), None),
+        };
         // JSON names are identifiers too, so one grammar covers both spellings.
-        let Some(fp) = FieldPath::parse(&name) else {
+        let Some(fp) = FieldPath::parse(field_name) else {
             unknown()?;
             continue;
         };
@@ -631,10 +662,31 @@ fn apply_query(
         };
         let (target, fd) = walk_mut(msg, &proto_path, false).map_err(query_err)?;
         let kind = fd.kind();
-        if fd.is_map() {
-            return Err(query_err(
-                "is a map; maps cannot be set from the URL".into(),
-            ));
+        match (fd.is_map(), map_key) {
+            (true, Some(key)) => {
+                let (k, v) = parse_map_entry(&fd, key, &value).map_err(query_err)?;
+                let mut entry = proto_path.clone();
+                entry.push(format!("[{key}]"));
+                if let Some((_, first)) = seen.iter().find(|(p, _)| *p == entry) {
+                    return Err(query_err(format!("given twice ({first} first)")));
+                }
+                seen.push((entry, name.clone()));
+                if let Some(map) = target.get_field_mut(&fd).as_map_mut() {
+                    map.insert(k, v);
+                }
+                continue;
+            }
+            (true, None) => {
+                return Err(query_err(format!(
+                    "is a map; set one entry as `{field_name}[key]=value`"
+                )));
+            }
+            (false, Some(_)) => {
+                return Err(query_err(format!(
+                    "{field_name} is not a map; `[key]` only applies to map fields"
+                )));
+            }
+            (false, None) => {}
         }
         if let Kind::Message(md) = &kind
             && !is_scalar_message(md.full_name())
@@ -664,6 +716,53 @@ fn apply_query(
         }
     }
     Ok(())
+}
+
+/// `field[key]` → `("field", "key")`: the first `[` opens the key, the name ends with `]`.
+fn split_map_key(name: &str) -> Option<(&str, &str)> {
+    let inner = name.strip_suffix(']')?;
+    let (field, key) = inner.split_once('[')?;
+    (!field.is_empty()).then_some((field, key))
+}
+
+/// The key and value of one map entry from a query parameter, each converted by its type.
+fn parse_map_entry(
+    fd: &FieldDescriptor,
+    key: &str,
+    value: &str,
+) -> Result<(MapKey, Value), String> {
+    let Kind::Message(entry) = fd.kind() else {
+        return Err("is not a map".into());
+    };
+    let (kf, vf) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+    let bad_key = |what: &str| format!("map key {key:?} is not a valid {what}");
+    let k = match kf.kind() {
+        Kind::String => MapKey::String(key.to_string()),
+        Kind::Bool => match key {
+            "true" | "1" => MapKey::Bool(true),
+            "false" | "0" => MapKey::Bool(false),
+            _ => return Err(bad_key("bool")),
+        },
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            MapKey::I32(key.parse().map_err(|_| bad_key("int32"))?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            MapKey::I64(key.parse().map_err(|_| bad_key("int64"))?)
+        }
+        Kind::Uint32 | Kind::Fixed32 => MapKey::U32(key.parse().map_err(|_| bad_key("uint32"))?),
+        Kind::Uint64 | Kind::Fixed64 => MapKey::U64(key.parse().map_err(|_| bad_key("uint64"))?),
+        other => return Err(format!("map keys of type {other:?} are not supported")),
+    };
+    if let Kind::Message(md) = vf.kind()
+        && !is_scalar_message(md.full_name())
+    {
+        return Err(format!(
+            "map values are messages ({}); they cannot be query parameters",
+            md.full_name()
+        ));
+    }
+    let v = parse_kind(&vf.kind(), value).map_err(|e| format!("[{key}]: {e}"))?;
+    Ok((k, v))
 }
 
 fn proto_names(desc: &MessageDescriptor, path: &[String]) -> Option<Vec<String>> {
@@ -707,11 +806,23 @@ pub fn response(
     response_body: Option<&str>,
     options: &ResponseOptions,
 ) -> Result<Vec<u8>, Error> {
+    if response_body.is_none()
+        && let Some(out) = direct(desc, bytes, options)
+    {
+        return Ok(out);
+    }
     let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::Decode {
         message_type: desc.full_name().to_string(),
         message: e.to_string(),
     })?;
     to_json(&msg, response_body, options)
+}
+
+/// The whole message as JSON written straight from its bytes ([`super::wire`]), when that
+/// writer covers it.
+fn direct(desc: &MessageDescriptor, bytes: &[u8], options: &ResponseOptions) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4 + 16);
+    super::wire::write_json(desc, bytes, options, &mut out).map(|()| out)
 }
 
 /// A rendered HTTP response body.
@@ -732,6 +843,15 @@ pub fn render(
     response_body: Option<&str>,
     options: &ResponseOptions,
 ) -> Result<Rendered, Error> {
+    if response_body.is_none()
+        && desc.full_name() != HTTP_BODY
+        && let Some(body) = direct(desc, bytes, options)
+    {
+        return Ok(Rendered {
+            content_type: "application/json".into(),
+            body,
+        });
+    }
     let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::Decode {
         message_type: desc.full_name().to_string(),
         message: e.to_string(),
@@ -946,16 +1066,20 @@ mod tests {
             };
             let m = self.table.find(&method, path).expect("route matches");
             let msg = request(&m, query, body.as_bytes(), o)?;
-            // The bytes decode back to the same message.
-            let bytes = msg.encode_to_vec();
-            let back = DynamicMessage::decode(m.method.input(), bytes.as_slice()).expect("decodes");
-            assert_eq!(back.encode_to_vec(), bytes);
             let opts = ResponseOptions {
                 proto_field_names: true,
                 ..Default::default()
             };
-            let json = to_json(&msg, None, &opts).expect("renders");
-            Ok(serde_json::from_slice(&json).expect("json"))
+            let tree = |msg: &DynamicMessage| -> serde_json::Value {
+                let json = to_json(msg, None, &opts).expect("renders");
+                serde_json::from_slice(&json).expect("json")
+            };
+            // The bytes decode back to the same message (compared as JSON trees: map entries
+            // are encoded in hash order, and NaN is not equal to itself).
+            let bytes = msg.encode_to_vec();
+            let back = DynamicMessage::decode(m.method.input(), bytes.as_slice()).expect("decodes");
+            assert_eq!(tree(&back), tree(&msg));
+            Ok(tree(&msg))
         }
 
         fn ok(&self, method: &str, url: &str, body: &str) -> serde_json::Value {
@@ -1081,6 +1205,20 @@ mod tests {
         assert_eq!(got["cursor"], "+/8=");
         assert_eq!(got["status"], json!([7]));
         assert_eq!(got["min_total"], "NaN");
+        // Map entries in grpc-gateway's `field[key]=value` form, keys and values typed.
+        let got = f.ok(
+            "GET",
+            "/v1/orders?labels[env]=prod&labels%5Bteam%5D=a+b&labels[]=empty-key\
+             &line_status[3]=STATUS_SHIPPED&lineStatus[7]=1&labels[a.b]=dotted",
+            "",
+        );
+        assert_eq!(
+            got,
+            json!({
+                "labels": {"env": "prod", "team": "a b", "": "empty-key", "a.b": "dotted"},
+                "line_status": {"3": "STATUS_SHIPPED", "7": "STATUS_OPEN"}
+            })
+        );
         // '+' is literal when asked.
         let o = RequestOptions {
             query_plus_as_space: false,
@@ -1157,6 +1295,34 @@ mod tests {
             q("/v1/orders?lines.sku=1"),
             Error::UnknownQuery {
                 name: "lines.sku".into()
+            }
+        );
+        // Map parameters: the key and the value are checked by type, one entry once.
+        query(
+            "labels",
+            "set one entry as `labels[key]=value`",
+            q("/v1/orders?labels=x"),
+        );
+        query(
+            "line_status[x]",
+            "map key \"x\" is not a valid uint32",
+            q("/v1/orders?line_status[x]=STATUS_OPEN"),
+        );
+        query(
+            "line_status[1]",
+            "[1]: \"NOPE\" is not a value of demo.shop.v1.Status",
+            q("/v1/orders?line_status[1]=NOPE"),
+        );
+        query(
+            "labels[a]",
+            "given twice (labels[a] first)",
+            q("/v1/orders?labels[a]=1&labels[a]=2"),
+        );
+        query("page_size[1]", "not a map", q("/v1/orders?page_size[1]=2"));
+        assert_eq!(
+            q("/v1/orders?nope[a]=1"),
+            Error::UnknownQuery {
+                name: "nope[a]".into()
             }
         );
         assert_eq!(

@@ -8,6 +8,7 @@ pub mod reverse;
 pub mod route;
 pub mod status;
 pub mod template;
+pub mod wire;
 
 /// Any transcoding failure, for the lanes' rescue layer: [`Error::status`] says what the caller
 /// gets.

@@ -101,12 +101,19 @@ pub struct Binding {
     pub body: BodyRule,
     /// The response field sent instead of the whole response.
     pub response_body: Option<String>,
+    /// `/pkg.Service/Method`, parsed once: every call's request URI uses it.
+    path: http::uri::PathAndQuery,
 }
 
 impl Binding {
     /// The gRPC request path, `/pkg.Service/Method`.
-    pub fn grpc_path(&self) -> String {
-        grpc_path(&self.method)
+    pub fn grpc_path(&self) -> &str {
+        self.path.as_str()
+    }
+
+    /// The gRPC request path as a URI part (a cheap clone).
+    pub fn path_and_query(&self) -> http::uri::PathAndQuery {
+        self.path.clone()
     }
 }
 
@@ -462,12 +469,22 @@ impl Table {
                 second: method.full_name().to_string(),
             });
         }
+        // Proto names are identifiers, so this holds for any method a pool can have.
+        let text = grpc_path(&method);
+        let path =
+            http::uri::PathAndQuery::try_from(text.as_str()).map_err(|e| RouteError::Field {
+                selector: method.full_name().to_string(),
+                what: "gRPC path",
+                field: text.clone(),
+                reason: e.to_string(),
+            })?;
         self.bindings.push(Arc::new(Binding {
             method,
             verb,
             template,
             body,
             response_body,
+            path,
         }));
         Ok(())
     }

@@ -46,9 +46,14 @@ pub struct Bridge {
 impl Bridge {
     /// Starts a bridge from `lanes_yaml`, the body of the `lanes:` section (indented by 2).
     pub async fn start(lanes_yaml: &str) -> anyhow::Result<Self> {
+        Self::start_with(lanes_yaml, "").await
+    }
+
+    /// [`Bridge::start`] with more top-level config sections (`tracing:`…) after `lanes:`.
+    pub async fn start_with(lanes_yaml: &str, more_yaml: &str) -> anyhow::Result<Self> {
         let yaml = format!(
             "eureka:\n  listen: \"127.0.0.1:0\"\n  advertise_host: 127.0.0.1\n\
-             admin:\n  listen: \"127.0.0.1:0\"\nlimits:\n  shutdown_grace: 2\nlanes:\n{lanes_yaml}"
+             admin:\n  listen: \"127.0.0.1:0\"\nlimits:\n  shutdown_grace: 2\nlanes:\n{lanes_yaml}{more_yaml}"
         );
         let config = bridge::config::Config::from_yaml_str(&yaml)
             .with_context(|| format!("lane test config:\n{yaml}"))?;
