@@ -48,6 +48,8 @@ pub struct Config {
     pub mesh_services: Vec<MeshService>,
     /// The transcoding lanes (`docs/transcoding.md`). Default: both off.
     pub lanes: crate::lane::config::LanesConfig,
+    /// Kubernetes discovery (`docs/bridge.md`). Default: off.
+    pub discovery: crate::discovery::config::DiscoveryConfig,
 }
 
 /// `eureka:` section.
@@ -405,6 +407,7 @@ impl Config {
             ));
         }
         self.lanes.validate()?;
+        self.discovery.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (n, m) in self.mesh_services.iter().enumerate() {
             let field = format!("mesh_services[{n}]");
