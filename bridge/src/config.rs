@@ -316,6 +316,21 @@ impl Config {
             "BRIDGE_LIMITS_HEADER_READ_TIMEOUT" => l.header_read_timeout = num()?,
             "BRIDGE_LIMITS_REQUEST_TIMEOUT" => l.request_timeout = num()?,
             "BRIDGE_LIMITS_SHUTDOWN_GRACE" => l.shutdown_grace = num()?,
+            "BRIDGE_DISCOVERY_ENABLED" => self.discovery.enabled = flag()?,
+            "BRIDGE_DISCOVERY_NAMESPACES" => {
+                self.discovery.namespaces = value
+                    .split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            }
+            "BRIDGE_DISCOVERY_LABEL_SELECTOR" => {
+                self.discovery.label_selector = Some(value.trim().to_owned())
+            }
+            "BRIDGE_DISCOVERY_MAPPING_FILE" => {
+                self.discovery.mapping_file = Some(value.trim().into())
+            }
+            "BRIDGE_DISCOVERY_KUBECONFIG" => self.discovery.kubeconfig = Some(value.trim().into()),
             _ => return Err(fail("unknown BRIDGE_* setting (see docs/bridge-eureka.md)")),
         }
         Ok(())

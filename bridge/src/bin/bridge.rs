@@ -116,11 +116,14 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("bridge: {e:#}");
-            // Lanes are built from the config (protos, routes) before any port is bound: a
-            // failure there is a bad config too.
-            let bad_config = e
-                .downcast_ref::<bridge::Error>()
-                .is_some_and(|e| matches!(e, bridge::Error::Lane { .. }));
+            // Lanes (protos, routes) and discovery (mapping file, kubeconfig) are built from the
+            // config before any port is bound: a failure there is a bad config too.
+            let bad_config = e.downcast_ref::<bridge::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    bridge::Error::Lane { .. } | bridge::Error::Discovery { .. }
+                )
+            });
             if bad_config {
                 ExitCode::from(EXIT_BAD_CONFIG)
             } else {

@@ -62,3 +62,55 @@ impl DiscoveryConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn sample(key: &str) -> &'static str {
+        match key {
+            "BRIDGE_DISCOVERY_ENABLED" => "true",
+            "BRIDGE_DISCOVERY_NAMESPACES" => "shop, billing",
+            "BRIDGE_DISCOVERY_LABEL_SELECTOR" => "meshmove.io/expose=true",
+            _ => "/etc/bridge/file.yaml",
+        }
+    }
+
+    /// Every `BRIDGE_DISCOVERY_*` key docs/bridge.md mentions is accepted and lands in the section.
+    #[test]
+    fn documented_discovery_overrides_are_accepted() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/bridge.md");
+        let text = std::fs::read_to_string(&docs).expect("docs/bridge.md");
+        let mut keys: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .filter(|w| w.starts_with("BRIDGE_DISCOVERY_"))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 5, "{keys:?}");
+        let mut c = Config::default();
+        for key in keys {
+            c.apply_env([(key.to_owned(), sample(key).to_owned())])
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        let d = &c.discovery;
+        assert!(d.enabled);
+        assert_eq!(d.namespaces, ["shop", "billing"]);
+        assert_eq!(d.label_selector.as_deref(), Some("meshmove.io/expose=true"));
+        assert!(d.mapping_file.is_some() && d.kubeconfig.is_some());
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn bad_namespaces_and_empty_selectors_are_refused() {
+        let mut c = Config::default();
+        c.discovery.enabled = true;
+        c.discovery.namespaces = vec!["Shop".into()];
+        let e = c.validate().expect_err("upper case");
+        assert!(e.to_string().contains("discovery.namespaces[0]"), "{e}");
+        c.discovery.namespaces = vec!["shop".into()];
+        c.discovery.label_selector = Some(" ".into());
+        let e = c.validate().expect_err("empty selector");
+        assert!(e.to_string().contains("discovery.label_selector"), "{e}");
+    }
+}
