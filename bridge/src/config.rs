@@ -50,6 +50,8 @@ pub struct Config {
     pub lanes: crate::lane::config::LanesConfig,
     /// Kubernetes discovery (`docs/bridge.md`). Default: off.
     pub discovery: crate::discovery::config::DiscoveryConfig,
+    /// Where legacy registrations live (`docs/bridge.md`). Default: memory.
+    pub store: crate::discovery::config::StoreConfig,
 }
 
 /// `eureka:` section.
@@ -331,6 +333,9 @@ impl Config {
                 self.discovery.mapping_file = Some(value.trim().into())
             }
             "BRIDGE_DISCOVERY_KUBECONFIG" => self.discovery.kubeconfig = Some(value.trim().into()),
+            "BRIDGE_STORE_KIND" => self.store.kind = value.parse().map_err(|e: String| fail(&e))?,
+            "BRIDGE_STORE_NAMESPACE" => self.store.namespace = value.trim().to_owned(),
+            "BRIDGE_STORE_LEASE_WRITE_INTERVAL" => self.store.lease_write_interval = num()?,
             _ => return Err(fail("unknown BRIDGE_* setting (see docs/bridge-eureka.md)")),
         }
         Ok(())
@@ -423,6 +428,7 @@ impl Config {
         }
         self.lanes.validate()?;
         self.discovery.validate()?;
+        self.store.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (n, m) in self.mesh_services.iter().enumerate() {
             let field = format!("mesh_services[{n}]");

@@ -135,6 +135,15 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     } else {
         None
     };
+    let kube_store = if config.store.kind == crate::discovery::config::StoreKind::Kubernetes {
+        let client = crate::discovery::client(config.discovery.kubeconfig.as_deref()).await?;
+        Some(crate::discovery::store::KubeStore::new(
+            &client,
+            &config.store,
+        ))
+    } else {
+        None
+    };
     let (eureka_listener, eureka_addr) = bind(e.listen).await?;
     let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
 
@@ -202,6 +211,12 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         services = config.mesh_services.len(),
         "mesh services loaded"
     );
+    if let Some((store, events)) = kube_store {
+        tasks.push((
+            "registry store",
+            store.spawn(registry.clone(), events, stop_rx.clone()),
+        ));
+    }
     match discovery {
         // Discovery owns the mesh apps (static ones included) and sets `ready` at its first sync.
         Some(d) => tasks.push((

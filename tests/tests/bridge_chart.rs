@@ -108,6 +108,7 @@ const VARIANTS: &[&[&str]] = &[
         "discovery.enabled=false",
         "istio.enabled=false",
         "ports.grpc=0",
+        "store.kind=memory",
     ],
 ];
 
@@ -225,6 +226,14 @@ fn rendered_config_is_accepted_by_the_bridge() {
             .unwrap_or_else(|e| panic!("{sets:?}: {e}\n{yaml}"));
         assert_eq!(config.admin.listen.port(), 9901);
         assert_eq!(config.eureka.listen.port(), 8761);
+        use bridge::discovery::config::StoreKind;
+        if sets.contains(&"store.kind=memory") {
+            assert_eq!(config.store.kind, StoreKind::Memory);
+        } else {
+            assert_eq!(config.store.kind, StoreKind::Kubernetes);
+            assert_eq!(config.store.namespace, "mesh-ingress");
+            assert_eq!(config.store.lease_write_interval, 30);
+        }
         if let Some(mapping) = cm["data"]["mapping.yaml"].as_str() {
             mappings::parse_yaml(mapping).unwrap_or_else(|e| panic!("{sets:?}: mapping: {e}"));
             assert_eq!(
@@ -354,9 +363,10 @@ fn granted(rules: &Value) -> BTreeSet<Grant> {
     out
 }
 
-fn called() -> BTreeSet<Grant> {
+fn called(scope: rbac::Scope) -> BTreeSet<Grant> {
     rbac::TABLE
         .iter()
+        .filter(|a| a.scope == scope)
         .flat_map(|a| {
             a.verbs
                 .iter()
@@ -365,39 +375,66 @@ fn called() -> BTreeSet<Grant> {
         .collect()
 }
 
+/// The Role in the release namespace (the registry store's) and the others.
+fn split_roles(objs: &[Value]) -> (Vec<&Value>, Vec<&Value>) {
+    kind(objs, "Role")
+        .into_iter()
+        .partition(|r| r["metadata"]["namespace"] == "mesh-ingress")
+}
+
 #[test]
 fn rbac_grants_exactly_the_calls_in_the_code() {
     let Some(text) = render(&[]) else {
         println!("skipped: helm not on PATH (tests/run installs it)");
         return;
     };
-    // Every namespace watched: one ClusterRole bound to the bridge's ServiceAccount.
+    let watched = called(rbac::Scope::Watched);
+    let store = called(rbac::Scope::Store);
+    assert!(!watched.is_empty() && !store.is_empty());
+    // Every namespace watched: one ClusterRole for discovery; the store's Role in the release
+    // namespace; together exactly the table.
     let objs = docs(&text);
     let role = one(&objs, "ClusterRole");
-    assert_eq!(granted(&role["rules"]), called());
-    assert!(kind(&objs, "Role").is_empty());
+    assert_eq!(granted(&role["rules"]), watched);
     let binding = one(&objs, "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    let sa = one(&objs, "ServiceAccount")["metadata"]["name"].clone();
+    assert_eq!(binding["subjects"][0]["name"], sa);
+    let (own, others) = split_roles(&objs);
+    assert!(others.is_empty());
+    assert_eq!(own.len(), 1);
+    assert_eq!(granted(&own[0]["rules"]), store);
+    let mut all = granted(&role["rules"]);
+    all.extend(granted(&own[0]["rules"]));
     assert_eq!(
-        binding["subjects"][0]["name"],
-        one(&objs, "ServiceAccount")["metadata"]["name"]
+        all,
+        called(rbac::Scope::Watched)
+            .union(&store)
+            .cloned()
+            .collect()
     );
+    for b in kind(&objs, "RoleBinding") {
+        assert_eq!(b["subjects"][0]["name"], sa);
+        assert_eq!(b["roleRef"]["name"], own[0]["metadata"]["name"]);
+    }
 
     // Listed namespaces: a Role and RoleBinding in each, nothing cluster-wide.
     let objs = docs(&render(&["discovery.namespaces={shop,billing}"]).expect("helm"));
     assert!(kind(&objs, "ClusterRole").is_empty());
-    let roles = kind(&objs, "Role");
+    let (own, roles) = split_roles(&objs);
+    assert_eq!(granted(&own[0]["rules"]), store);
     let namespaces: BTreeSet<_> = roles
         .iter()
         .map(|r| r["metadata"]["namespace"].as_str().expect("ns"))
         .collect();
     assert_eq!(namespaces, BTreeSet::from(["shop", "billing"]));
     for r in roles {
-        assert_eq!(granted(&r["rules"]), called());
+        assert_eq!(granted(&r["rules"]), watched);
     }
-    assert_eq!(kind(&objs, "RoleBinding").len(), 2);
+    assert_eq!(kind(&objs, "RoleBinding").len(), 3);
 
-    // No discovery: no API access at all.
-    let objs = docs(&render(&["discovery.enabled=false"]).expect("helm"));
+    // No discovery and the memory store: no API access at all.
+    let objs = docs(&render(&["discovery.enabled=false", "store.kind=memory"]).expect("helm"));
     assert!(kind(&objs, "ClusterRole").is_empty() && kind(&objs, "Role").is_empty());
+    assert!(kind(&objs, "RoleBinding").is_empty());
 }

@@ -28,6 +28,10 @@ struct Args {
     /// Log line format; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+    /// Where legacy registrations live: `memory` (default, per process) or `kubernetes`
+    /// (Istio WorkloadEntries shared by every replica; docs/bridge.md). Overrides `store.kind`.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -43,7 +47,7 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+fn load_config(path: Option<&PathBuf>, store: Option<&str>) -> anyhow::Result<Config> {
     let mut config = match path {
         Some(p) => {
             let text =
@@ -53,6 +57,11 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     config.apply_env(std::env::vars())?;
+    if let Some(kind) = store {
+        config.store.kind = kind
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--store: {e}"))?;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -97,7 +106,7 @@ fn main() -> ExitCode {
     let config_path = args
         .config
         .or_else(|| std::env::var_os("BRIDGE_CONFIG").map(PathBuf::from));
-    let config = match load_config(config_path.as_ref()) {
+    let config = match load_config(config_path.as_ref(), args.store.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bridge: bad config: {e:#}");

@@ -30,6 +30,77 @@ pub struct DiscoveryConfig {
     pub kubeconfig: Option<PathBuf>,
 }
 
+/// Where legacy registrations live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In this process only (each replica has its own).
+    #[default]
+    Memory,
+    /// Istio WorkloadEntries in `store.namespace`, shared by every replica.
+    Kubernetes,
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "memory" => Ok(Self::Memory),
+            "kubernetes" => Ok(Self::Kubernetes),
+            other => Err(format!(
+                "unknown store {other:?}: expected memory or kubernetes"
+            )),
+        }
+    }
+}
+
+/// `store:` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `memory` or `kubernetes`. Default `memory`.
+    pub kind: StoreKind,
+    /// Namespace of the WorkloadEntries (the bridge's own). Default `default`.
+    pub namespace: String,
+    /// Least time between two lease writes for one instance, seconds. Default 30.
+    pub lease_write_interval: u64,
+    /// How often a replica reconciles its registry with the API, milliseconds. Default 250.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Memory,
+            namespace: "default".into(),
+            lease_write_interval: 30,
+            sync_interval_ms: 250,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks the section.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.kind == StoreKind::Kubernetes && self.namespace.trim().is_empty() {
+            return Err(Error::invalid("store.namespace", "must not be empty"));
+        }
+        if self.lease_write_interval == 0 {
+            return Err(Error::invalid(
+                "store.lease_write_interval",
+                "must be at least 1 second",
+            ));
+        }
+        if self.sync_interval_ms == 0 {
+            return Err(Error::invalid(
+                "store.sync_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl DiscoveryConfig {
     /// Checks the section; `enabled: false` accepts anything parseable.
     pub fn validate(&self) -> Result<(), Error> {

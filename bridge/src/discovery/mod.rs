@@ -7,6 +7,7 @@
 pub mod config;
 pub mod expose;
 pub mod rbac;
+pub mod store;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -48,6 +49,28 @@ fn fail(reason: impl Into<String>) -> Error {
     }
 }
 
+/// The Kubernetes client: from `kubeconfig`, else the in-cluster service account, else
+/// `KUBECONFIG` / `~/.kube/config`.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, Error> {
+    let kube_config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| fail(format!("discovery.kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| fail(format!("discovery.kubeconfig {}: {e}", path.display())))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            fail(format!(
+                "no Kubernetes configuration ({e}); run in a pod with a service account, \
+                 set discovery.kubeconfig, or turn discovery and the kubernetes store off"
+            ))
+        })?,
+    };
+    kube::Client::try_from(kube_config)
+        .map_err(|e| fail(format!("cannot build the Kubernetes client: {e}")))
+}
+
 impl Discovery {
     /// Reads the mapping file and builds the client (from `kubeconfig`, else the in-cluster
     /// service account, else `KUBECONFIG` / `~/.kube/config`). Nothing is requested yet.
@@ -70,26 +93,7 @@ impl Discovery {
             }
             None => Vec::new(),
         };
-        let kube_config = match &config.kubeconfig {
-            Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| fail(format!("discovery.kubeconfig {}: {e}", path.display())))?;
-                kube::Config::from_custom_kubeconfig(
-                    kc,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
-                .map_err(|e| fail(format!("discovery.kubeconfig {}: {e}", path.display())))?
-            }
-            None => kube::Config::infer().await.map_err(|e| {
-                fail(format!(
-                    "no Kubernetes configuration ({e}); run in a pod with a service account, \
-                     set discovery.kubeconfig, or turn discovery off"
-                ))
-            })?,
-        };
-        let client = kube::Client::try_from(kube_config)
-            .map_err(|e| fail(format!("cannot build the Kubernetes client: {e}")))?;
+        let client = client(config.kubeconfig.as_deref()).await?;
         Ok(Self {
             client,
             config: config.clone(),

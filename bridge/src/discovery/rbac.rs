@@ -8,6 +8,8 @@
 pub enum Scope {
     /// The namespaces listed in `discovery.namespaces` (all when empty).
     Watched,
+    /// The registry store's namespace (`store.namespace`), with `store.kind: kubernetes` only.
+    Store,
 }
 
 /// One API resource and the verbs the bridge calls on it.
@@ -48,8 +50,19 @@ pub const ENDPOINT_SLICES: Access = Access {
     scope: Scope::Watched,
 };
 
+/// WorkloadEntries: the registry store on Kubernetes (a reflector: list + watch; server-side
+/// apply: patch; delete of cancelled and expired entries).
+pub const WORKLOAD_ENTRIES: Access = Access {
+    group: "networking.istio.io",
+    version: "v1",
+    kind: "WorkloadEntry",
+    resource: "workloadentries",
+    verbs: &["delete", "list", "patch", "watch"],
+    scope: Scope::Store,
+};
+
 /// Every call the bridge makes, one row per resource.
-pub const TABLE: &[Access] = &[SERVICES, ENDPOINT_SLICES];
+pub const TABLE: &[Access] = &[SERVICES, ENDPOINT_SLICES, WORKLOAD_ENTRIES];
 
 #[cfg(test)]
 mod tests {

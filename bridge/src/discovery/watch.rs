@@ -147,6 +147,13 @@ mod tests {
         assert!(check::<Service>(&rbac::SERVICES).is_ok());
         assert!(check::<EndpointSlice>(&rbac::ENDPOINT_SLICES).is_ok());
         assert!(check::<Service>(&rbac::ENDPOINT_SLICES).is_err());
-        assert_eq!(rbac::TABLE, &[rbac::SERVICES, rbac::ENDPOINT_SLICES]);
+        assert_eq!(
+            rbac::TABLE,
+            &[
+                rbac::SERVICES,
+                rbac::ENDPOINT_SLICES,
+                rbac::WORKLOAD_ENTRIES
+            ]
+        );
     }
 }

@@ -77,5 +77,8 @@ app.kubernetes.io/component: mesh-ingress
 {{- if .Values.mapping -}}{{- $_ := set $d "mapping_file" "/etc/bridge/mapping.yaml" -}}{{- end -}}
 {{- $_ := set $own "discovery" $d -}}
 {{- end -}}
+{{- if eq .Values.store.kind "kubernetes" -}}
+{{- $_ := set $own "store" (dict "kind" "kubernetes" "namespace" .Release.Namespace "lease_write_interval" (.Values.store.leaseWriteInterval | int)) -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite $own (deepCopy .Values.config)) -}}
 {{- end -}}
