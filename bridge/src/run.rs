@@ -137,9 +137,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     };
     let kube_store = if config.store.kind == crate::discovery::config::StoreKind::Kubernetes {
         let client = crate::discovery::client(config.discovery.kubeconfig.as_deref()).await?;
+        let mapped = crate::discovery::mapped(config.discovery.mapping_file.as_deref())?;
         Some(crate::discovery::store::KubeStore::new(
             &client,
             &config.store,
+            mapped,
         ))
     } else {
         None

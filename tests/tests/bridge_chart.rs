@@ -11,7 +11,9 @@ use std::process::Command;
 use bridge::discovery::rbac;
 use e2e::{repo_root, shared_dir, tool};
 use serde_json::Value;
-use yaml_rust2::{Yaml, YamlLoader};
+
+mod istio_common;
+use istio_common::{check_istio, docs};
 
 fn chart() -> PathBuf {
     repo_root().join("charts/bridge")
@@ -26,43 +28,6 @@ fn run(cmd: &mut Command, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn yaml_to_json(y: &Yaml) -> Value {
-    match y {
-        Yaml::Real(s) => s
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::String(s.clone()), Value::Number),
-        Yaml::Integer(i) => Value::from(*i),
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Array(a) => Value::Array(a.iter().map(yaml_to_json).collect()),
-        Yaml::Hash(h) => Value::Object(
-            h.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) => s.clone(),
-                        Yaml::Integer(i) => i.to_string(),
-                        Yaml::Boolean(b) => b.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        _ => Value::Null,
-    }
-}
-
-fn docs(text: &str) -> Vec<Value> {
-    YamlLoader::load_from_str(text)
-        .expect("rendered YAML parses")
-        .iter()
-        .map(yaml_to_json)
-        .filter(|v| !v.is_null())
-        .collect()
 }
 
 /// helm template with `--set` pairs; `None` when helm is missing outside tests/run.
@@ -243,40 +208,6 @@ fn rendered_config_is_accepted_by_the_bridge() {
         }
         // Credentials come from a Secret, never from the ConfigMap.
         assert!(!yaml.contains("password"), "{yaml}");
-    }
-}
-
-fn istio_schema(crds: &[Value], kind: &str, version: &str) -> Value {
-    for crd in crds {
-        if crd["spec"]["names"]["kind"] != kind || crd["spec"]["group"] != "networking.istio.io" {
-            continue;
-        }
-        for v in crd["spec"]["versions"].as_array().expect("versions") {
-            if v["name"] == version {
-                return v["schema"]["openAPIV3Schema"].clone();
-            }
-        }
-    }
-    panic!("no CRD schema for {kind} {version}");
-}
-
-/// The CRD schemas mark `x-kubernetes-*` keys the validator does not know; they are ignored.
-fn check_istio(obj: &Value, crds: &[Value]) -> Result<(), String> {
-    let kind = obj["kind"].as_str().expect("kind");
-    let version = obj["apiVersion"]
-        .as_str()
-        .and_then(|a| a.rsplit('/').next())
-        .expect("apiVersion");
-    let schema = istio_schema(crds, kind, version);
-    let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
-    let errors: Vec<String> = validator
-        .iter_errors(obj)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("\n"))
     }
 }
 

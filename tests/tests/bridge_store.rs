@@ -2,7 +2,8 @@
 //! API **test double** (`tests/support/kube_api.rs` + the watch front of `kube_watch.rs`): three
 //! real bridges in one process share it; a legacy instance registered on one and heartbeating
 //! on another is never evicted, all three agree within 2 s of each change, cancels and expired
-//! leases remove it everywhere, and a new bridge rebuilds the registry from the API.
+//! leases remove it everywhere, and a new bridge rebuilds the registry from the API. The
+//! WorkloadEntry and the app's ServiceEntry are checked in the double.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,6 +13,8 @@ use anyhow::Context as _;
 use e2e::kube_api::KubeApi;
 use e2e::kube_watch::WatchApi;
 use e2e::{eureka, http, poll};
+
+mod istio_common;
 
 const NS: &str = "mesh-ingress";
 const APP: &str = "LEGACY-ORDERS";
@@ -117,6 +120,24 @@ async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow:
         .map(|m| m.iter().filter_map(|f| f["manager"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(managers, ["meshmove-bridge"]);
+    let se_name = bridge::discovery::store::service_entry_name(APP);
+    let se = poll::until("ServiceEntry written", AGREE, || async {
+        Ok(front
+            .api()
+            .object("networking.istio.io/v1", "serviceentries", NS, &se_name))
+    })
+    .await?;
+    assert_eq!(
+        se["spec"]["hosts"],
+        serde_json::json!(["legacy-orders.mesh-ingress.legacy"])
+    );
+    assert_eq!(se["spec"]["location"], "MESH_INTERNAL");
+    assert_eq!(se["spec"]["resolution"], "STATIC");
+    assert_eq!(se["spec"]["ports"][0]["number"], 7001);
+    assert_eq!(
+        se["spec"]["workloadSelector"]["labels"],
+        we["spec"]["labels"]
+    );
 
     // Heartbeats only on the second for three lease durations: never evicted anywhere.
     let end = tokio::time::Instant::now() + Duration::from_secs(9);
@@ -160,6 +181,14 @@ async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow:
         Ok(front
             .api()
             .object("networking.istio.io/v1", "workloadentries", NS, &name)
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    poll::until("ServiceEntry deleted", AGREE, || async {
+        Ok(front
+            .api()
+            .object("networking.istio.io/v1", "serviceentries", NS, &se_name)
             .is_none()
             .then_some(()))
     })

@@ -49,6 +49,26 @@ fn fail(reason: impl Into<String>) -> Error {
     }
 }
 
+/// The exposable entries of the mapping file at `path` (none without a file).
+pub fn mapped(path: Option<&std::path::Path>) -> Result<Vec<Mapped>, Error> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(format!(
+            "cannot read discovery.mapping_file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let file = mappings::parse_yaml(&text).map_err(|e| {
+        fail(format!(
+            "discovery.mapping_file {}: {e} (see docs/mapping.md)",
+            path.display()
+        ))
+    })?;
+    Ok(Mapped::from_file(&file))
+}
+
 /// The Kubernetes client: from `kubeconfig`, else the in-cluster service account, else
 /// `KUBECONFIG` / `~/.kube/config`.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, Error> {
@@ -75,24 +95,7 @@ impl Discovery {
     /// Reads the mapping file and builds the client (from `kubeconfig`, else the in-cluster
     /// service account, else `KUBECONFIG` / `~/.kube/config`). Nothing is requested yet.
     pub async fn connect(config: &DiscoveryConfig) -> Result<Self, Error> {
-        let mapped = match &config.mapping_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    fail(format!(
-                        "cannot read discovery.mapping_file {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                let file = mappings::parse_yaml(&text).map_err(|e| {
-                    fail(format!(
-                        "discovery.mapping_file {}: {e} (see docs/mapping.md)",
-                        path.display()
-                    ))
-                })?;
-                Mapped::from_file(&file)
-            }
-            None => Vec::new(),
-        };
+        let mapped = mapped(config.mapping_file.as_deref())?;
         let client = client(config.kubeconfig.as_deref()).await?;
         Ok(Self {
             client,

@@ -61,8 +61,19 @@ pub const WORKLOAD_ENTRIES: Access = Access {
     scope: Scope::Store,
 };
 
+/// ServiceEntries: one per legacy app of the store, grouping its WorkloadEntries (server-side
+/// apply: patch; delete when the app has no instance left).
+pub const SERVICE_ENTRIES: Access = Access {
+    group: "networking.istio.io",
+    version: "v1",
+    kind: "ServiceEntry",
+    resource: "serviceentries",
+    verbs: &["delete", "patch"],
+    scope: Scope::Store,
+};
+
 /// Every call the bridge makes, one row per resource.
-pub const TABLE: &[Access] = &[SERVICES, ENDPOINT_SLICES, WORKLOAD_ENTRIES];
+pub const TABLE: &[Access] = &[SERVICES, ENDPOINT_SLICES, WORKLOAD_ENTRIES, SERVICE_ENTRIES];
 
 #[cfg(test)]
 mod tests {

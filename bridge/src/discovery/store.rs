@@ -28,6 +28,7 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 
 use super::config::StoreConfig;
+use super::expose::Mapped;
 use super::rbac;
 use crate::Error;
 use crate::eureka::Registry;
@@ -48,9 +49,20 @@ pub const LEASE_ANNOTATION: &str = "meshmove.io/lease-renewed";
 /// (server-side apply), delete.
 pub const STORE_VERBS: &[&str] = &["delete", "list", "patch", "watch"];
 
+/// The verbs the store calls on ServiceEntries: patch (server-side apply), delete.
+pub const SERVICE_ENTRY_VERBS: &[&str] = &["delete", "patch"];
+
 /// The WorkloadEntry resource (`networking.istio.io/v1`), from the RBAC table.
 pub fn workload_entries() -> ApiResource {
-    let a = &rbac::WORKLOAD_ENTRIES;
+    resource(&rbac::WORKLOAD_ENTRIES)
+}
+
+/// The ServiceEntry resource (`networking.istio.io/v1`), from the RBAC table.
+pub fn service_entries() -> ApiResource {
+    resource(&rbac::SERVICE_ENTRIES)
+}
+
+fn resource(a: &rbac::Access) -> ApiResource {
     ApiResource {
         group: a.group.into(),
         version: a.version.into(),
@@ -175,11 +187,66 @@ struct Synced {
     seen: bool,
 }
 
+/// The ServiceEntry name of a legacy app.
+pub fn service_entry_name(app: &str) -> String {
+    format!(
+        "{}-legacy",
+        dns_label(app).chars().take(50).collect::<String>()
+    )
+}
+
+/// The hosts of a legacy app's ServiceEntry: the mapping file's `kubernetes_host` of a
+/// `services[]` entry with this `eureka_app` (a service being moved keeps its mesh name), else
+/// `{app}.{namespace}.legacy`.
+pub fn service_entry_hosts(app: &str, namespace: &str, mapped: &[Mapped]) -> Vec<String> {
+    let hosts: Vec<String> = mapped
+        .iter()
+        .filter(|m| m.app.eq_ignore_ascii_case(app))
+        .map(|m| m.host.clone())
+        .collect();
+    if hosts.is_empty() {
+        vec![format!("{}.{namespace}.legacy", dns_label(app))]
+    } else {
+        hosts
+    }
+}
+
+/// The ServiceEntry of a legacy app: MESH_INTERNAL, STATIC resolution, selecting its
+/// WorkloadEntries by their `app` label, one port per port name its instances use.
+fn service_entry(app: &str, namespace: &str, mapped: &[Mapped], ports: &[(String, u16)]) -> Value {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|(name, n)| {
+            json!({"number": n, "name": format!("{name}-{n}"),
+                   "protocol": if name == "https" { "HTTPS" } else { "HTTP" },
+                   "targetPort": n})
+        })
+        .collect();
+    json!({
+        "apiVersion": service_entries().api_version,
+        "kind": "ServiceEntry",
+        "metadata": {
+            "name": service_entry_name(app),
+            "namespace": namespace,
+            "labels": {MANAGED_LABEL: "eureka"},
+        },
+        "spec": {
+            "hosts": service_entry_hosts(app, namespace, mapped),
+            "location": "MESH_INTERNAL",
+            "resolution": "STATIC",
+            "ports": ports,
+            "workloadSelector": {"labels": {"app": dns_label(app)}},
+        },
+    })
+}
+
 /// The store task's handles.
 pub struct KubeStore {
     api: Api<DynamicObject>,
+    service_entries: Api<DynamicObject>,
     store: Store<DynamicObject>,
     config: StoreConfig,
+    mapped: Vec<Mapped>,
 }
 
 impl std::fmt::Debug for KubeStore {
@@ -195,8 +262,11 @@ impl KubeStore {
     pub fn new(
         client: &kube::Client,
         config: &StoreConfig,
+        mapped: Vec<Mapped>,
     ) -> (Self, impl futures_util::Stream<Item = ()> + Send + 'static) {
         let ar = workload_entries();
+        let service_entries =
+            Api::namespaced_with(client.clone(), &config.namespace, &service_entries());
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &config.namespace, &ar);
         let writer = reflector::store::Writer::new(ar.clone());
         let reader = writer.as_reader();
@@ -216,8 +286,10 @@ impl KubeStore {
         (
             Self {
                 api,
+                service_entries,
                 store: reader,
                 config: config.clone(),
+                mapped,
             },
             stream,
         )
@@ -243,6 +315,7 @@ impl KubeStore {
             });
             let _ = self.store.wait_until_ready().await;
             let mut synced: BTreeMap<String, Synced> = BTreeMap::new();
+            let mut entries: BTreeMap<String, Value> = BTreeMap::new();
             let mut tick =
                 tokio::time::interval(Duration::from_millis(self.config.sync_interval_ms.max(10)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -251,6 +324,9 @@ impl KubeStore {
                     _ = tick.tick() => {
                         if let Err(e) = self.reconcile(&registry, &mut synced).await {
                             tracing::warn!(error = %e, "registry store sync failed; retrying");
+                        }
+                        if let Err(e) = self.service_entries(&registry, &mut entries).await {
+                            tracing::warn!(error = %e, "service entry sync failed; retrying");
                         }
                     }
                     _ = stop.changed() => break,
@@ -273,6 +349,61 @@ impl KubeStore {
             )
             .await
             .map(|_| ())
+    }
+
+    /// Keeps one ServiceEntry per legacy app with instances (as this replica sees them), applied
+    /// when it changes and deleted when the app is gone.
+    async fn service_entries(
+        &self,
+        registry: &Registry,
+        applied: &mut BTreeMap<String, Value>,
+    ) -> Result<(), kube::Error> {
+        let mut ports: BTreeMap<String, std::collections::BTreeSet<(String, u16)>> =
+            BTreeMap::new();
+        for d in registry.dump() {
+            if d.origin != Origin::Legacy {
+                continue;
+            }
+            let p = ports.entry(d.app.clone()).or_default();
+            if let Some(n) = d.port {
+                p.insert(("http".into(), n));
+            }
+            if let Some(n) = d.secure_port {
+                p.insert(("https".into(), n));
+            }
+        }
+        for (app, p) in &ports {
+            let p: Vec<(String, u16)> = p.iter().cloned().collect();
+            let want = service_entry(app, &self.config.namespace, &self.mapped, &p);
+            if applied.get(app) != Some(&want) {
+                self.service_entries
+                    .patch(
+                        &service_entry_name(app),
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(&want),
+                    )
+                    .await?;
+                applied.insert(app.clone(), want);
+            }
+        }
+        let gone: Vec<String> = applied
+            .keys()
+            .filter(|a| !ports.contains_key(*a))
+            .cloned()
+            .collect();
+        for app in gone {
+            match self
+                .service_entries
+                .delete(&service_entry_name(&app), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+            applied.remove(&app);
+        }
+        Ok(())
     }
 
     async fn delete(&self, name: &str, rv: Option<String>) -> Result<(), kube::Error> {
@@ -429,9 +560,35 @@ mod tests {
     #[test]
     fn the_rbac_row_is_what_the_store_calls() {
         assert_eq!(rbac::WORKLOAD_ENTRIES.verbs, STORE_VERBS);
+        assert_eq!(rbac::SERVICE_ENTRIES.verbs, SERVICE_ENTRY_VERBS);
+        assert_eq!(service_entries().plural, "serviceentries");
         let ar = workload_entries();
         assert_eq!(ar.api_version, "networking.istio.io/v1");
         assert_eq!(ar.plural, "workloadentries");
+    }
+
+    #[test]
+    fn service_entry_hosts_come_from_the_mapping_file() {
+        let mapped = vec![Mapped {
+            host: "orders.shop.svc.cluster.local".into(),
+            app: "ORDERS".into(),
+            vip: String::new(),
+        }];
+        assert_eq!(
+            service_entry_hosts("orders", "ing", &mapped),
+            ["orders.shop.svc.cluster.local"]
+        );
+        assert_eq!(
+            service_entry_hosts("LEGACY-ORDERS", "ing", &mapped),
+            ["legacy-orders.ing.legacy"]
+        );
+        let se = service_entry("LEGACY-ORDERS", "ing", &[], &[("http".into(), 7001)]);
+        assert_eq!(se["spec"]["location"], "MESH_INTERNAL");
+        assert_eq!(
+            se["spec"]["workloadSelector"]["labels"]["app"],
+            "legacy-orders"
+        );
+        assert_eq!(se["spec"]["ports"][0]["number"], 7001);
     }
 
     #[test]
