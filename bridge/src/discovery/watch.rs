@@ -141,7 +141,8 @@ impl Watched {
 mod tests {
     use super::*;
 
-    /// Every row of the RBAC table is a watcher the code starts, with the watcher's verbs.
+    /// The discovery rows of the RBAC table are the watchers the code starts, with the watcher's
+    /// verbs; the store's rows are checked in `store.rs`.
     #[test]
     fn the_rbac_table_is_what_the_watchers_call() {
         assert!(check::<Service>(&rbac::SERVICES).is_ok());
@@ -152,7 +153,8 @@ mod tests {
             &[
                 rbac::SERVICES,
                 rbac::ENDPOINT_SLICES,
-                rbac::WORKLOAD_ENTRIES
+                rbac::WORKLOAD_ENTRIES,
+                rbac::SERVICE_ENTRIES,
             ]
         );
     }
