@@ -136,6 +136,7 @@ impl DiscoveryConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::StoreKind;
     use crate::config::Config;
 
     fn sample(key: &str) -> &'static str {
@@ -143,22 +144,26 @@ mod tests {
             "BRIDGE_DISCOVERY_ENABLED" => "true",
             "BRIDGE_DISCOVERY_NAMESPACES" => "shop, billing",
             "BRIDGE_DISCOVERY_LABEL_SELECTOR" => "meshmove.io/expose=true",
+            "BRIDGE_STORE_KIND" => "kubernetes",
+            "BRIDGE_STORE_NAMESPACE" => "mesh-ingress",
+            "BRIDGE_STORE_LEASE_WRITE_INTERVAL" => "15",
             _ => "/etc/bridge/file.yaml",
         }
     }
 
-    /// Every `BRIDGE_DISCOVERY_*` key docs/bridge.md mentions is accepted and lands in the section.
+    /// Every `BRIDGE_DISCOVERY_*` and `BRIDGE_STORE_*` key docs/bridge.md mentions is accepted and
+    /// lands in its section.
     #[test]
     fn documented_discovery_overrides_are_accepted() {
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/bridge.md");
         let text = std::fs::read_to_string(&docs).expect("docs/bridge.md");
         let mut keys: Vec<&str> = text
             .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
-            .filter(|w| w.starts_with("BRIDGE_DISCOVERY_"))
+            .filter(|w| w.starts_with("BRIDGE_DISCOVERY_") || w.starts_with("BRIDGE_STORE_"))
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        assert_eq!(keys.len(), 5, "{keys:?}");
+        assert_eq!(keys.len(), 8, "{keys:?}");
         let mut c = Config::default();
         for key in keys {
             c.apply_env([(key.to_owned(), sample(key).to_owned())])
@@ -169,6 +174,9 @@ mod tests {
         assert_eq!(d.namespaces, ["shop", "billing"]);
         assert_eq!(d.label_selector.as_deref(), Some("meshmove.io/expose=true"));
         assert!(d.mapping_file.is_some() && d.kubeconfig.is_some());
+        assert_eq!(c.store.kind, StoreKind::Kubernetes);
+        assert_eq!(c.store.namespace, "mesh-ingress");
+        assert_eq!(c.store.lease_write_interval, 15);
         c.validate().expect("valid");
     }
 
