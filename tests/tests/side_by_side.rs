@@ -47,7 +47,9 @@ async fn demo_runs_every_step_and_lane_headers_cross_both_ways() {
     let target = profile.parent().expect("target dir").to_path_buf();
     let status = std::process::Command::new(env!("CARGO"))
         .current_dir(repo_root())
-        .args(["build", "--quiet", "-p", "bridge", "--bin", "bridge"])
+        .args([
+            "build", "--quiet", "--locked", "-p", "bridge", "--bin", "bridge",
+        ])
         .args(["-p", "rpc", "--bin", "echo_server", "--target-dir"])
         .arg(&target)
         .status()

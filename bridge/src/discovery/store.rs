@@ -490,10 +490,19 @@ impl KubeStore {
                         .map_or(r.lease, |i| renewed(&i));
                     synced.insert(name, synced_of(&r.instance, after.max(r.lease), true));
                 }
-                // Gone here (cancel or local eviction) after we synced it: delete it.
-                (None, Some(r), Some(_)) => {
-                    self.delete(&name, r.resource_version.clone()).await?;
-                    synced.remove(&name);
+                // Gone here (cancel or local eviction) after we synced it: delete it, unless
+                // another replica renewed or changed it since (then it lives on: take it back).
+                (None, Some(r), Some(s)) => {
+                    if r.lease > s.lease_written || content(&r.instance) != s.content {
+                        registry.register(r.instance.clone(), true);
+                        let after = registry
+                            .instance(&r.instance.app, r.instance.id())
+                            .map_or(r.lease, |i| renewed(&i));
+                        synced.insert(name, synced_of(&r.instance, after.max(r.lease), true));
+                    } else {
+                        self.delete(&name, r.resource_version.clone()).await?;
+                        synced.remove(&name);
+                    }
                 }
                 (None, None, Some(_)) => {
                     synced.remove(&name);
