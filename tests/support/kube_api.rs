@@ -14,10 +14,16 @@
 //! answers with `Status` objects: 404 NotFound, 403 Forbidden (for verbs denied with
 //! [`KubeApi::deny`]) and 409 AlreadyExists/Conflict.
 //!
+//! Watch: `GET …?watch=true` streams newline-delimited `{"type": "ADDED"|"MODIFIED"|"DELETED",
+//! "object": …}` events in resourceVersion order: first every recorded change newer than the
+//! `resourceVersion` parameter (or, without it, the current objects as ADDED), then live changes,
+//! filtered by namespace and `labelSelector`, until `timeoutSeconds` (default and maximum 60 s)
+//! or the double stops. A `resourceVersion` older than the history kept answers 410 Gone.
+//!
 //! Simplifications (documented so nobody mistakes it for a server): server-side apply replaces
 //! the object's fields with the applied configuration instead of merging by field ownership;
 //! `managedFields[].fieldsV1` lists the top-level fields only; no admission, no validation, no
-//! watch. Issue #9 extends it with watch streams and more kinds.
+//! bookmarks. Issue #9 extends it with more kinds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -25,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
@@ -154,7 +161,18 @@ pub fn default_resources() -> Vec<Resource> {
 /// Store key: (group, version, plural, namespace, name).
 type StoreKey = (String, String, String, String, String);
 
-#[derive(Default)]
+/// One recorded change, for watches.
+#[derive(Clone)]
+struct Event {
+    revision: u64,
+    kind: &'static str,
+    key: StoreKey,
+    object: Value,
+}
+
+/// Changes kept for watches that resume from a resourceVersion.
+const HISTORY: usize = 10_000;
+
 struct State {
     resources: Vec<Resource>,
     objects: BTreeMap<StoreKey, Value>,
@@ -162,6 +180,57 @@ struct State {
     denied: BTreeSet<(String, String)>,
     requests: Vec<(String, String)>,
     next_ip: u32,
+    history: std::collections::VecDeque<Event>,
+    events: tokio::sync::broadcast::Sender<Event>,
+}
+
+impl State {
+    fn new(resources: Vec<Resource>) -> Self {
+        Self {
+            resources,
+            objects: BTreeMap::new(),
+            revision: 0,
+            denied: BTreeSet::new(),
+            requests: Vec::new(),
+            next_ip: 0,
+            history: std::collections::VecDeque::new(),
+            events: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
+    fn record(&mut self, kind: &'static str, key: StoreKey, object: Value) {
+        let e = Event {
+            revision: self.revision,
+            kind,
+            key,
+            object,
+        };
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(e.clone());
+        // No receiver is fine: nobody watches.
+        let _ = self.events.send(e);
+    }
+}
+
+type Body = BoxBody<Bytes, std::convert::Infallible>;
+
+/// A response body fed by a channel (a watch stream).
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
 }
 
 /// A running test double; stopped when dropped.
@@ -180,10 +249,7 @@ impl KubeApi {
 
     /// Starts the double serving `resources` only (leave a CRD out to test an uninstalled kind).
     pub fn start_with(resources: Vec<Resource>) -> anyhow::Result<Self> {
-        let state = Arc::new(Mutex::new(State {
-            resources,
-            ..State::default()
-        }));
+        let state = Arc::new(Mutex::new(State::new(resources)));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -281,8 +347,8 @@ impl Drop for KubeApi {
     }
 }
 
-fn respond(code: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+fn respond(code: StatusCode, body: &Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *r.status_mut() = code;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -291,12 +357,7 @@ fn respond(code: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     r
 }
 
-fn status(
-    code: StatusCode,
-    reason: &str,
-    message: String,
-    details: Value,
-) -> Response<Full<Bytes>> {
+fn status(code: StatusCode, reason: &str, message: String, details: Value) -> Response<Body> {
     respond(
         code,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -336,7 +397,7 @@ fn now() -> String {
     )
 }
 
-async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query: BTreeMap<String, String> = req
@@ -457,6 +518,9 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                         .collect()
                 })
                 .unwrap_or_default();
+            if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) {
+                return watch(&s, &t, &query, selector);
+            }
             let items: Vec<Value> = s
                 .objects
                 .iter()
@@ -467,14 +531,7 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                         && (t.namespace.is_empty() || *ns == t.namespace)
                 })
                 .map(|(_, o)| o)
-                .filter(|o| {
-                    selector.iter().all(|(k, v)| {
-                        o.pointer("/metadata/labels")
-                            .and_then(|l| l.get(k))
-                            .and_then(Value::as_str)
-                            == Some(v)
-                    })
-                })
+                .filter(|o| selected(o, &selector))
                 .map(|o| {
                     // A real server leaves kind and apiVersion out of list items.
                     let mut o = o.clone();
@@ -496,10 +553,18 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
             None => not_found(name),
         },
         ("delete", Some(name)) => match s.objects.remove(&key(name)) {
-            Some(_) => respond(
-                StatusCode::OK,
-                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": t.res.plural}}),
-            ),
+            Some(mut gone) => {
+                s.revision += 1;
+                let rv = s.revision.to_string();
+                if let Some(m) = gone.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.insert("resourceVersion".into(), Value::String(rv));
+                }
+                s.record("DELETED", key(name), gone);
+                respond(
+                    StatusCode::OK,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "kind": t.res.plural}}),
+                )
+            }
             None => not_found(name),
         },
         ("create", _) | ("update", Some(_)) | ("patch", Some(_)) => {
@@ -605,6 +670,110 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
     }
 }
 
+/// Whether an object carries every `key=value` label of the selector.
+fn selected(o: &Value, selector: &[(String, String)]) -> bool {
+    selector.iter().all(|(k, v)| {
+        o.pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+            == Some(v)
+    })
+}
+
+/// A watch: the backlog newer than `resourceVersion` (or the current objects), then live events,
+/// until `timeoutSeconds`.
+fn watch(
+    s: &State,
+    t: &Target,
+    query: &BTreeMap<String, String>,
+    selector: Vec<(String, String)>,
+) -> Response<Body> {
+    let since: Option<u64> = query
+        .get("resourceVersion")
+        .filter(|v| !v.is_empty() && v.as_str() != "0")
+        .and_then(|v| v.parse().ok());
+    let oldest = s.history.front().map(|e| e.revision);
+    if let (Some(since), Some(oldest)) = (since, oldest)
+        && since + 1 < oldest
+    {
+        return status(
+            StatusCode::GONE,
+            "Expired",
+            format!("too old resource version: {since} ({oldest})"),
+            json!({}),
+        );
+    }
+    let wanted = {
+        let (g, v, p, ns) = (
+            t.res.group.clone(),
+            t.res.version.clone(),
+            t.res.plural.clone(),
+            t.namespace.clone(),
+        );
+        move |key: &StoreKey, o: &Value| {
+            key.0 == g
+                && key.1 == v
+                && key.2 == p
+                && (ns.is_empty() || key.3 == ns)
+                && selected(o, &selector)
+        }
+    };
+    let backlog: Vec<(&'static str, Value)> = match since {
+        Some(since) => s
+            .history
+            .iter()
+            .filter(|e| e.revision > since && wanted(&e.key, &e.object))
+            .map(|e| (e.kind, e.object.clone()))
+            .collect(),
+        None => s
+            .objects
+            .iter()
+            .filter(|(k, o)| wanted(k, o))
+            .map(|(_, o)| ("ADDED", o.clone()))
+            .collect(),
+    };
+    let after = since.unwrap_or(s.revision);
+    let mut live = s.events.subscribe();
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60)
+        .min(60);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let line = |kind: &str, object: &Value| {
+        let mut l = json!({"type": kind, "object": object}).to_string();
+        l.push('\n');
+        Bytes::from(l)
+    };
+    tokio::spawn(async move {
+        for (kind, o) in backlog {
+            if tx.send(line(kind, &o)).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+        loop {
+            let next = tokio::time::timeout_at(deadline, live.recv()).await;
+            match next {
+                Ok(Ok(e)) if e.revision > after && wanted(&e.key, &e.object) => {
+                    if tx.send(line(e.kind, &e.object)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                // Timed out, or the double stopped.
+                _ => return,
+            }
+        }
+    });
+    let mut r = Response::new(BodyExt::boxed(ChannelBody(rx)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::new();
@@ -647,7 +816,7 @@ fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-fn discovery(s: &State, path: &str) -> Option<Response<Full<Bytes>>> {
+fn discovery(s: &State, path: &str) -> Option<Response<Body>> {
     let path = path.trim_end_matches('/');
     if path == "/api" {
         return Some(respond(
@@ -803,16 +972,20 @@ fn store(
     if let Some(st) = status_of(&t.res.kind, obj, generation) {
         obj.insert("status".into(), st);
     }
-    s.objects.insert(
-        (
-            t.res.group.clone(),
-            t.res.version.clone(),
-            t.res.plural.clone(),
-            t.namespace.clone(),
-            name.to_string(),
-        ),
-        desired.clone(),
+    let key: StoreKey = (
+        t.res.group.clone(),
+        t.res.version.clone(),
+        t.res.plural.clone(),
+        t.namespace.clone(),
+        name.to_string(),
     );
+    s.objects.insert(key.clone(), desired.clone());
+    let kind = if existing.is_some() {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    s.record(kind, key, desired.clone());
     desired
 }
 
@@ -1036,4 +1209,101 @@ fn status_of(kind: &str, obj: &Map<String, Value>, generation: i64) -> Option<Va
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt as _;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PatchParams, PostParams, WatchEvent, WatchParams};
+
+    async fn client(api: &KubeApi, dir: &Path) -> anyhow::Result<kube::Client> {
+        let file = kube::config::Kubeconfig::read_from(api.kubeconfig(dir, "shop")?)?;
+        let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    fn code(e: &kube::Error) -> u16 {
+        match e {
+            kube::Error::Api(s) => s.code,
+            _ => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kube_client_creates_applies_watches_and_gets_status_errors() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let api = KubeApi::start()?;
+        let cms: Api<ConfigMap> = Api::namespaced(client(&api, dir.path()).await?, "shop");
+        let err = cms.get("app").await.expect_err("missing");
+        assert_eq!(code(&err), 404);
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "app", "labels": {"a": "1"}}, "data": {"k": "v"}}),
+        )?;
+        let created = cms.create(&PostParams::default(), &cm).await?;
+        let meta = &created.metadata;
+        assert!(
+            meta.uid.is_some()
+                && meta.creation_timestamp.is_some()
+                && meta.managed_fields.is_some()
+        );
+        let rv = meta.resource_version.clone().unwrap_or_default();
+        let again = cms
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect_err("exists");
+        assert_eq!(code(&again), 409);
+
+        let mut events = Box::pin(
+            cms.watch(&WatchParams::default().labels("a=1").timeout(5), &rv)
+                .await?,
+        );
+        let applied: ConfigMap = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "labels": {"a": "1"}}, "data": {"k": "w"}}),
+        )?;
+        let after = cms
+            .patch(
+                "app",
+                &PatchParams::apply("test").force(),
+                &kube::api::Patch::Apply(&applied),
+            )
+            .await?;
+        assert_eq!(after.metadata.uid, created.metadata.uid, "the same object");
+        let managers: Vec<String> = after
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| f.manager)
+            .collect();
+        assert_eq!(managers.len(), 2, "{managers:?}");
+        cms.delete("app", &Default::default()).await?;
+        let mut seen = Vec::new();
+        while let Some(e) = events.try_next().await? {
+            match e {
+                WatchEvent::Modified(o) => {
+                    seen.push(format!("MODIFIED {}", o.data.unwrap_or_default()["k"]))
+                }
+                WatchEvent::Deleted(_) => {
+                    seen.push("DELETED".to_string());
+                    break;
+                }
+                other => seen.push(format!("{other:?}")),
+            }
+        }
+        assert_eq!(seen, ["MODIFIED w", "DELETED"]);
+
+        api.deny("get", "configmaps");
+        let err = cms.get("app").await.expect_err("denied");
+        assert_eq!(code(&err), 403);
+        assert!(
+            err.to_string()
+                .contains("cannot get resource \"configmaps\""),
+            "{err}"
+        );
+        let writes = api.requests().iter().filter(|(m, _)| m == "PATCH").count();
+        assert_eq!(writes, 1);
+        Ok(())
+    }
 }

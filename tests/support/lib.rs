@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 pub mod eureka;
 pub mod http;
 pub mod kube_api;
-pub mod kube_watch;
 pub mod poll;
 pub mod process;
 

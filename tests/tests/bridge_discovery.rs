@@ -1,6 +1,5 @@
 //! Kubernetes discovery of the bridge (issue #9) against the Kubernetes API **test double**
-//! (`tests/support/kube_api.rs` with the watch front of `kube_watch.rs`; no API server can run
-//! here). Real bridges (`bridge::run::start`) with a real `kube::Client` and kube-runtime
+//! (`tests/support/kube_api.rs`, with its watch streams; no API server can run here). Real bridges (`bridge::run::start`) with a real `kube::Client` and kube-runtime
 //! reflectors; the Eureka API is read over HTTP like a client does.
 
 use std::collections::BTreeMap;
@@ -10,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use e2e::kube_api::KubeApi;
-use e2e::kube_watch::WatchApi;
 use e2e::{eureka, http, poll};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
@@ -23,21 +21,21 @@ const NS: &str = "shop";
 const ONE_EVENT: Duration = Duration::from_secs(2);
 
 struct Cluster {
-    front: WatchApi,
+    api: KubeApi,
     dir: tempfile::TempDir,
     client: kube::Client,
 }
 
 async fn cluster() -> anyhow::Result<Cluster> {
-    let front = WatchApi::start(KubeApi::start()?)?;
+    let api = KubeApi::start()?;
     let dir = tempfile::tempdir()?;
-    let path = front.kubeconfig(dir.path(), NS)?;
+    let path = api.kubeconfig(dir.path(), NS)?;
     let kc = kube::config::Kubeconfig::read_from(&path)?;
     let config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await?;
     let client = kube::Client::try_from(config)?;
-    Ok(Cluster { front, dir, client })
+    Ok(Cluster { api, dir, client })
 }
 
 async fn bridge(kubeconfig: &Path, extra: &str) -> anyhow::Result<bridge::run::Running> {
@@ -204,7 +202,7 @@ async fn a_service_with_ready_endpoints_is_up_and_turns_down_without_them() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_waits_for_the_first_full_sync() -> anyhow::Result<()> {
     let c = cluster().await?;
-    c.front.api().deny("list", "services");
+    c.api.deny("list", "services");
     let kubeconfig = c.dir.path().join("kubeconfig");
     let running = bridge(&kubeconfig, "").await?;
     // Serving, live, but not ready while the Service list is refused.

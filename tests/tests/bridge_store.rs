@@ -1,5 +1,5 @@
 //! The registry store on Kubernetes (`store.kind: kubernetes`, issue #9) against the Kubernetes
-//! API **test double** (`tests/support/kube_api.rs` + the watch front of `kube_watch.rs`): three
+//! API **test double** (`tests/support/kube_api.rs`, with its watch streams): three
 //! real bridges in one process share it; a legacy instance registered on one and heartbeating
 //! on another is never evicted, all three agree within 2 s of each change, cancels and expired
 //! leases remove it everywhere, and a new bridge rebuilds the registry from the API. The
@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use e2e::kube_api::KubeApi;
-use e2e::kube_watch::WatchApi;
 use e2e::{eureka, http, poll};
 
 mod istio_common;
@@ -94,9 +93,9 @@ async fn agree(addrs: &[SocketAddr], want: &str, within: Duration) -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow::Result<()> {
-    let front = WatchApi::start(KubeApi::start()?)?;
+    let api = KubeApi::start()?;
     let dir = tempfile::tempdir()?;
-    let kubeconfig = front.kubeconfig(dir.path(), NS)?;
+    let kubeconfig = api.kubeconfig(dir.path(), NS)?;
     let mut bridges = Vec::new();
     for _ in 0..3 {
         bridges.push(bridge(&kubeconfig).await?);
@@ -107,8 +106,7 @@ async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow:
     register(addrs[0]).await?;
     agree(&addrs, "UP_1_", AGREE).await?;
     let name = bridge::discovery::store::entry_name(APP, ID);
-    let we = front
-        .api()
+    let we = api
         .object("networking.istio.io/v1", "workloadentries", NS, &name)
         .context("WorkloadEntry written")?;
     assert_eq!(we["spec"]["address"], "127.0.0.1");
@@ -122,9 +120,7 @@ async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow:
     assert_eq!(managers, ["meshmove-bridge"]);
     let se_name = bridge::discovery::store::service_entry_name(APP);
     let se = poll::until("ServiceEntry written", AGREE, || async {
-        Ok(front
-            .api()
-            .object("networking.istio.io/v1", "serviceentries", NS, &se_name))
+        Ok(api.object("networking.istio.io/v1", "serviceentries", NS, &se_name))
     })
     .await?;
     assert_eq!(
@@ -178,16 +174,14 @@ async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow:
         assert!(eureka::instance(*a, "/eureka/", APP, ID).await?.is_none());
     }
     poll::until("entry deleted", AGREE, || async {
-        Ok(front
-            .api()
+        Ok(api
             .object("networking.istio.io/v1", "workloadentries", NS, &name)
             .is_none()
             .then_some(()))
     })
     .await?;
     poll::until("ServiceEntry deleted", AGREE, || async {
-        Ok(front
-            .api()
+        Ok(api
             .object("networking.istio.io/v1", "serviceentries", NS, &se_name)
             .is_none()
             .then_some(()))
