@@ -50,6 +50,10 @@ pub struct Config {
     pub lanes: crate::lane::config::LanesConfig,
     /// Span export (`tracing.otlp`, see `docs/transcoding.md`). Default: off.
     pub tracing: crate::otlp::TracingConfig,
+    /// Kubernetes discovery (`docs/bridge.md`). Default: off.
+    pub discovery: crate::discovery::config::DiscoveryConfig,
+    /// Where legacy registrations live (`docs/bridge.md`). Default: memory.
+    pub store: crate::discovery::config::StoreConfig,
 }
 
 /// `eureka:` section.
@@ -323,6 +327,24 @@ impl Config {
                     ..self.tracing.otlp.take().unwrap_or_default()
                 })
             }
+            "BRIDGE_DISCOVERY_ENABLED" => self.discovery.enabled = flag()?,
+            "BRIDGE_DISCOVERY_NAMESPACES" => {
+                self.discovery.namespaces = value
+                    .split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            }
+            "BRIDGE_DISCOVERY_LABEL_SELECTOR" => {
+                self.discovery.label_selector = Some(value.trim().to_owned())
+            }
+            "BRIDGE_DISCOVERY_MAPPING_FILE" => {
+                self.discovery.mapping_file = Some(value.trim().into())
+            }
+            "BRIDGE_DISCOVERY_KUBECONFIG" => self.discovery.kubeconfig = Some(value.trim().into()),
+            "BRIDGE_STORE_KIND" => self.store.kind = value.parse().map_err(|e: String| fail(&e))?,
+            "BRIDGE_STORE_NAMESPACE" => self.store.namespace = value.trim().to_owned(),
+            "BRIDGE_STORE_LEASE_WRITE_INTERVAL" => self.store.lease_write_interval = num()?,
             _ => return Err(fail("unknown BRIDGE_* setting (see docs/bridge-eureka.md)")),
         }
         Ok(())
@@ -417,6 +439,8 @@ impl Config {
         if let Some(o) = &self.tracing.otlp {
             o.validate()?;
         }
+        self.discovery.validate()?;
+        self.store.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (n, m) in self.mesh_services.iter().enumerate() {
             let field = format!("mesh_services[{n}]");

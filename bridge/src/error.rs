@@ -87,6 +87,12 @@ pub enum Error {
         /// Join error text.
         reason: String,
     },
+    /// Kubernetes discovery could not start (no kubeconfig / in-cluster config, bad mapping file).
+    #[error("Kubernetes discovery: {reason}")]
+    Discovery {
+        /// What went wrong and what to do.
+        reason: String,
+    },
 }
 
 impl Error {

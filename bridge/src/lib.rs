@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod eureka;
 pub mod lane;

@@ -129,6 +129,23 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     // Lanes are built (descriptors compiled, routes checked) before any port is bound.
     let mut lanes = crate::lane::Lanes::build(&config.lanes, registry.clone())
         .map_err(|source| Error::Lane { source })?;
+    // Discovery reads its mapping file and builds its client before any port is bound too.
+    let discovery = if config.discovery.enabled {
+        Some(crate::discovery::Discovery::connect(&config.discovery).await?)
+    } else {
+        None
+    };
+    let kube_store = if config.store.kind == crate::discovery::config::StoreKind::Kubernetes {
+        let client = crate::discovery::client(config.discovery.kubeconfig.as_deref()).await?;
+        let mapped = crate::discovery::mapped(config.discovery.mapping_file.as_deref())?;
+        Some(crate::discovery::store::KubeStore::new(
+            &client,
+            &config.store,
+            mapped,
+        ))
+    } else {
+        None
+    };
     let (eureka_listener, eureka_addr) = bind(e.listen).await?;
     let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
 
@@ -201,12 +218,32 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         services = config.mesh_services.len(),
         "mesh services loaded"
     );
-    tasks.push((
-        "mesh sync",
-        tokio::spawn(follow_mesh(registry.clone(), updates, advertise, stop_rx)),
-    ));
-
-    ready.store(true, Ordering::SeqCst);
+    if let Some((store, events)) = kube_store {
+        tasks.push((
+            "registry store",
+            store.spawn(registry.clone(), events, stop_rx.clone()),
+        ));
+    }
+    match discovery {
+        // Discovery owns the mesh apps (static ones included) and sets `ready` at its first sync.
+        Some(d) => tasks.push((
+            "discovery",
+            d.spawn(
+                config.mesh_services.clone(),
+                advertise,
+                registry.clone(),
+                ready.clone(),
+                stop_rx,
+            )?,
+        )),
+        None => {
+            tasks.push((
+                "mesh sync",
+                tokio::spawn(follow_mesh(registry.clone(), updates, advertise, stop_rx)),
+            ));
+            ready.store(true, Ordering::SeqCst);
+        }
+    }
     tracing::info!("eureka listening on {eureka_addr}");
     tracing::info!("admin listening on {admin_addr}");
     Ok(Running {

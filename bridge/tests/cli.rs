@@ -37,6 +37,28 @@ fn bad_config_exits_64_with_a_clear_message() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("BRIDGE_EUREKA_LISTEN"));
+
+    // Discovery's mapping file and kubeconfig are read before any port is bound: exit 64 too.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing-mapping.yaml");
+    let out = bridge()
+        .env("BRIDGE_DISCOVERY_ENABLED", "true")
+        .env("BRIDGE_DISCOVERY_MAPPING_FILE", &missing)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing-mapping.yaml"), "{stderr}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, "clusters: [").expect("write");
+    let out = bridge()
+        .env("BRIDGE_DISCOVERY_ENABLED", "true")
+        .env("BRIDGE_DISCOVERY_KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("discovery.kubeconfig"), "{stderr}");
 }
 
 #[cfg(unix)]

@@ -28,6 +28,10 @@ struct Args {
     /// Log line format; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+    /// Where legacy registrations live: `memory` (default, per process) or `kubernetes`
+    /// (Istio WorkloadEntries shared by every replica; docs/bridge.md). Overrides `store.kind`.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -43,7 +47,7 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+fn load_config(path: Option<&PathBuf>, store: Option<&str>) -> anyhow::Result<Config> {
     let mut config = match path {
         Some(p) => {
             let text =
@@ -53,6 +57,11 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     config.apply_env(std::env::vars())?;
+    if let Some(kind) = store {
+        config.store.kind = kind
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--store: {e}"))?;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -103,7 +112,7 @@ fn main() -> ExitCode {
     let config_path = args
         .config
         .or_else(|| std::env::var_os("BRIDGE_CONFIG").map(PathBuf::from));
-    let config = match load_config(config_path.as_ref()) {
+    let config = match load_config(config_path.as_ref(), args.store.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bridge: bad config: {e:#}");
@@ -122,11 +131,14 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("bridge: {e:#}");
-            // Lanes are built from the config (protos, routes) before any port is bound: a
-            // failure there is a bad config too.
-            let bad_config = e
-                .downcast_ref::<bridge::Error>()
-                .is_some_and(|e| matches!(e, bridge::Error::Lane { .. }));
+            // Lanes (protos, routes) and discovery (mapping file, kubeconfig) are built from the
+            // config before any port is bound: a failure there is a bad config too.
+            let bad_config = e.downcast_ref::<bridge::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    bridge::Error::Lane { .. } | bridge::Error::Discovery { .. }
+                )
+            });
             if bad_config {
                 ExitCode::from(EXIT_BAD_CONFIG)
             } else {
