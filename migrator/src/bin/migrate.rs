@@ -15,10 +15,6 @@ use migrator::model::Stack;
 use migrator::report::Ledger;
 use migrator::swarm;
 
-/// mimalloc instead of the system allocator (see docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit code for usage errors (BSD `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;
 
