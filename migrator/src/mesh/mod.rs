@@ -292,16 +292,18 @@ fn account(
         return;
     }
     // Networks and volumes that only services left on Swarm use stay there with them.
+    // A network or volume that only services left on Swarm use stays there too.
+    let only_left =
+        |users: Vec<&String>| !users.is_empty() && users.iter().all(|u| sel.left.contains(*u));
     for (net, n) in &stack.networks {
-        let users: Vec<&String> = stack
+        let users = stack
             .services
             .iter()
             .filter(|(_, s)| s.networks.contains_key(net))
             .map(|(k, _)| k)
             .collect();
         if let Some(src) = &n.source
-            && !users.is_empty()
-            && users.iter().all(|u| sel.left.contains(*u))
+            && only_left(users)
         {
             refine_path(
                 ledger,
@@ -313,7 +315,7 @@ fn account(
         }
     }
     for (vol, v) in &stack.volumes {
-        let users: Vec<&String> = stack
+        let users = stack
             .services
             .iter()
             .filter(|(_, s)| {
@@ -325,8 +327,7 @@ fn account(
             .map(|(k, _)| k)
             .collect();
         if let Some(src) = &v.source
-            && !users.is_empty()
-            && users.iter().all(|u| sel.left.contains(*u))
+            && only_left(users)
         {
             refine_path(
                 ledger,

@@ -874,46 +874,39 @@ impl<'f> Mapper<'f> {
     }
 
     fn file_refs_secrets(&mut self, object: &str, c: &TaskSpecContainerSpec) -> Vec<Node> {
-        let mut out = Vec::new();
-        for (i, r) in c.secrets.iter().flatten().enumerate() {
-            let field = format!("{CS}.Secrets[{i}]");
-            let name = r.secret_name.clone().unwrap_or_default();
-            let key = self.secret_key(&name);
+        let refs = c.secrets.iter().flatten().map(|r| {
             let file = r.file.clone().unwrap_or_default();
-            out.push(file_ref(
-                object,
-                &field,
-                &key,
-                file.name.as_deref(),
-                file.uid.as_deref(),
-                file.gid.as_deref(),
-                file.mode,
-            ));
-        }
-        out
+            FileRefFields {
+                name: r.secret_name.clone().unwrap_or_default(),
+                target: file.name,
+                uid: file.uid,
+                gid: file.gid,
+                mode: file.mode,
+            }
+        });
+        let refs: Vec<_> = refs.collect();
+        file_refs(object, "Secrets", "SecretName", refs, |n| {
+            self.secret_key(n)
+        })
     }
 
     fn file_refs_configs(&mut self, object: &str, c: &TaskSpecContainerSpec) -> Vec<Node> {
-        let mut out = Vec::new();
-        for (i, r) in c.configs.iter().flatten().enumerate() {
-            let field = format!("{CS}.Configs[{i}]");
-            let name = r.config_name.clone().unwrap_or_default();
-            let key = self.config_key(&name);
+        let refs = c.configs.iter().flatten().map(|r| {
             let file = r.file.clone().unwrap_or_default();
-            out.push(file_ref(
-                object,
-                &field,
-                &key,
-                file.name.as_deref(),
-                file.uid.as_deref(),
-                file.gid.as_deref(),
-                file.mode,
-            ));
-        }
-        out
+            FileRefFields {
+                name: r.config_name.clone().unwrap_or_default(),
+                target: file.name,
+                uid: file.uid,
+                gid: file.gid,
+                mode: file.mode,
+            }
+        });
+        let refs: Vec<_> = refs.collect();
+        file_refs(object, "Configs", "ConfigName", refs, |n| {
+            self.config_key(n)
+        })
     }
 
-    /// The stack key of a secret named in Swarm, recording the secret as used.
     fn secret_key(&mut self, name: &str) -> String {
         let found = self
             .fetched
@@ -1386,11 +1379,51 @@ impl<'f> Mapper<'f> {
     }
 }
 
+/// A secret or config reference as Swarm keeps it: the Swarm name and the `File` fields (bollard
+/// has a type per kind).
+struct FileRefFields {
+    name: String,
+    target: Option<String>,
+    uid: Option<String>,
+    gid: Option<String>,
+    mode: Option<u32>,
+}
+
+/// The `Secrets` or `Configs` references of a container spec (`list`), each named by its
+/// `name_field` (`SecretName`, `ConfigName`), with the stack key `key_of` gives the Swarm name.
+fn file_refs(
+    object: &str,
+    list: &str,
+    name_field: &str,
+    refs: Vec<FileRefFields>,
+    mut key_of: impl FnMut(&str) -> String,
+) -> Vec<Node> {
+    refs.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = format!("{CS}.{list}[{i}]");
+            let key = key_of(&r.name);
+            file_ref(
+                object,
+                &field,
+                name_field,
+                &key,
+                r.target.as_deref(),
+                r.uid.as_deref(),
+                r.gid.as_deref(),
+                r.mode,
+            )
+        })
+        .collect()
+}
+
 /// A secret or config reference, without the `File` defaults docker/cli fills in (target = the
 /// source key, uid and gid `0`, mode `0444`).
+#[allow(clippy::too_many_arguments)]
 fn file_ref(
     object: &str,
     field: &str,
+    name_field: &str,
     key: &str,
     target: Option<&str>,
     uid: Option<&str>,
@@ -1400,7 +1433,7 @@ fn file_ref(
     let mut o = Obj::new(object);
     o.value(
         "source",
-        &format!("{field}.SecretName"),
+        &format!("{field}.{name_field}"),
         Value::String(key.into()),
     );
     let target = target.filter(|t| *t != key && t.trim_start_matches('/') != key);

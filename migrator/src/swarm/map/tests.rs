@@ -225,6 +225,23 @@ fn a_stack_reads_back_as_the_model_of_its_file() {
         (config.source.as_str(), config.target.as_deref()),
         ("nginx", Some("/etc/nginx/nginx.conf"))
     );
+    // Each reference's `source` points at the field Swarm keeps the name in.
+    let source_mark = |list: &str| {
+        m.root
+            .get("services")
+            .and_then(|s| s.get("web"))
+            .and_then(|w| w.get(list))
+            .and_then(|r| r.as_seq()?.first()?.get("source"))
+            .map(|n| n.mark.to_string())
+    };
+    assert_eq!(
+        source_mark("configs").as_deref(),
+        Some("swarm:service/shop_web:Spec.TaskTemplate.ContainerSpec.Configs[0].ConfigName")
+    );
+    assert_eq!(
+        source_mark("secrets").as_deref(),
+        Some("swarm:service/shop_web:Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName")
+    );
     // Volumes: a stack volume loses its prefix; one without the stack label is external.
     let mounts: Vec<(Option<&str>, &str)> = web
         .volumes
