@@ -26,6 +26,7 @@ pub mod node;
 mod normalise;
 mod schema;
 mod shlex;
+mod split;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -187,13 +188,14 @@ pub fn load(opts: &Options) -> Result<Loaded, Error> {
                 .into(),
         });
     }
+    schema::compile_ahead(opts.dialect);
     let mut trees = Vec::with_capacity(opts.files.len());
     let mut first_version: Option<String> = None;
     for file in &opts.files {
         let _span = debug_span!("load", file = %file.display()).entered();
         let text = read_limited(file)?;
         let name = file.display().to_string();
-        let mut root = parse_str(&name, &text)?;
+        let mut root = split::parse_str(&name, &text)?;
         if !matches!(root.value, Value::Map(_)) {
             return Err(Error::Schema {
                 mark: root.mark.clone(),

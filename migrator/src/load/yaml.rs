@@ -24,13 +24,24 @@ pub const MAX_DEPTH: usize = 128;
 pub fn parse_str(file: &str, text: &str) -> Result<Node, Error> {
     // yaml-rust2 would keep a UTF-8 byte-order mark as part of the first key; yaml.v3 drops it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let file: Arc<str> = Arc::from(file);
+    parse_part(Arc::from(file), text, 0, 0)
+}
+
+/// Parses a part of a document: `text` starts on line `line_offset + 1` of the file, and its
+/// top node sits `depth` collections deep in the whole document (see `split.rs`).
+pub(super) fn parse_part(
+    file: Arc<str>,
+    text: &str,
+    line_offset: u32,
+    depth: usize,
+) -> Result<Node, Error> {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
-        file: file.clone(),
+        file,
         anchors: HashMap::new(),
         expanded: 0,
-        depth: 0,
+        depth,
+        line_offset,
     };
     builder.document()
 }
@@ -44,13 +55,17 @@ struct Builder<'a> {
     expanded: usize,
     /// Current collection nesting.
     depth: usize,
+    /// Lines of the file before the text parsed.
+    line_offset: u32,
 }
 
 impl Builder<'_> {
     fn mark(&self, m: Marker) -> Mark {
         Mark {
             file: self.file.clone(),
-            line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+            line: u32::try_from(m.line())
+                .unwrap_or(u32::MAX)
+                .saturating_add(self.line_offset),
             // yaml-rust2 counts columns from 0 although its docs say 1.
             col: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
         }
