@@ -76,6 +76,7 @@ fn options(stack: &Stack, first: &Path, secrets: SecretMode) -> emit::Options {
         namespace: None,
         kube_version: (1, 33),
         secrets,
+        stage: None,
     }
 }
 

@@ -356,6 +356,7 @@ fn rendered(stack: &Path, name: &str, namespace: &str) -> Vec<Value> {
         namespace: None,
         kube_version: (1, 33),
         secrets: SecretMode::Inline,
+        stage: None,
     };
     let (out, trees) = emit::chart_with_trees(&st, &opts).expect("emit");
     let release = render::Release {
@@ -752,6 +753,7 @@ fn default_rendering_equals_helm_template() {
                 namespace: namespace.clone(),
                 kube_version: (1, 33),
                 secrets,
+                stage: None,
             };
             let generated = match mesh {
                 None => emit::chart_with_trees(&st, &opts),

@@ -50,6 +50,7 @@ fn emit_options(stack: &Stack, file: &Path) -> emit::Options {
         namespace: None,
         kube_version: (1, 33),
         secrets: SecretMode::Inline,
+        stage: None,
     }
 }
 

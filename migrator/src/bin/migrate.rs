@@ -433,7 +433,11 @@ fn from_swarm(cli: &Cli) -> Result<swarm::Imported, swarm::Error> {
 }
 
 /// parse args → env map → load (or read the Swarm) → model → ledger → chart.
-pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
+pub(crate) fn prepare(
+    cli: &Cli,
+    with_trees: bool,
+    stage: Option<&emit::bundle::Staging>,
+) -> anyhow::Result<Prepared> {
     let opts = load::Options {
         files: cli.file.iter().chain(&cli.files).cloned().collect(),
         dialect: match cli.dialect {
@@ -465,9 +469,15 @@ pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
             (stack, ledger)
         });
         let stack = stack?;
-        // A partial move would keep the other fields alive to the end of `run`: drop the tree now.
+        // A partial move would keep the other fields alive to the end of `run`: free the tree now,
+        // on a thread of its own (tens of thousands of frees) while the chart is generated.
         let load::Loaded { warnings, root, .. } = loaded;
-        drop(root);
+        if let Err(e) = std::thread::Builder::new()
+            .name("free-tree".into())
+            .spawn(move || drop(root))
+        {
+            tracing::debug!("no thread to free the tree on ({e}); the process exit frees it");
+        }
         (stack, ledger, warnings, None)
     };
     let emit_opts = emit::Options {
@@ -484,6 +494,7 @@ pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
             SecretsArg::Inline => SecretMode::Inline,
             SecretsArg::ExternalSecrets => SecretMode::ExternalSecrets,
         },
+        stage: stage.map(|s| s.dir().to_path_buf()),
     };
     let mut mesh = cli.mesh.options().map_err(anyhow::Error::msg)?;
     if let Some(path) = &cli.mesh.mapping {
@@ -516,13 +527,22 @@ pub(crate) fn prepare(cli: &Cli, with_trees: bool) -> anyhow::Result<Prepared> {
 
 /// `migrate`: writes the chart (or, with --dry-run, prints the diff report against --out).
 fn run(cli: &Cli) -> anyhow::Result<String> {
+    // Writing the chart: its templates go to the temporary folder while they are generated.
+    // When the folder cannot be made here, the chart is still generated and the write at the end
+    // reports why (after any error in the input, as without the folder). Dropped on an error, it
+    // removes the folder.
+    let staging = if cli.dry_run || matches!(cli.format, Format::Markdown | Format::Html) {
+        None
+    } else {
+        emit::bundle::Staging::create(&cli.out, cli.force).ok()
+    };
     let Prepared {
         output,
         ledger,
         warnings,
         emit_opts,
         ..
-    } = prepare(cli, false)?;
+    } = prepare(cli, false, staging.as_ref())?;
     if cli.dry_run {
         for w in &warnings {
             eprintln!("warning: {w}");
@@ -549,7 +569,10 @@ fn run(cli: &Cli) -> anyhow::Result<String> {
     // The files are written while the ledger is formatted and printed (the file system and the
     // formatting each take about as long for a large stack). A failed write still fails the run.
     let text = std::thread::scope(|scope| -> anyhow::Result<String> {
-        let writer = scope.spawn(|| output.bundle.write(&cli.out, cli.force));
+        let writer = scope.spawn(|| match staging {
+            Some(staging) => output.bundle.write_staged(staging, &output.staged),
+            None => output.bundle.write(&cli.out, cli.force),
+        });
         let text = report(cli, &emit_opts, &warnings, &ledger, &output);
         writer
             .join()

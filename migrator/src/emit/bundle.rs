@@ -2,7 +2,7 @@
 //! temporary folder next to the destination, renamed into place at the end, so a failure never
 //! leaves a half-written chart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -55,6 +55,23 @@ impl Bundle {
                 mode,
             },
         );
+    }
+
+    /// Adds files in order, as [`Bundle::add`] would one by one (a later file replaces an
+    /// earlier one at the same path), in one pass: thousands of inserts that each compare
+    /// `Path`s component by component cost more than generating the templates' text.
+    pub fn add_all(&mut self, files: impl IntoIterator<Item = (String, Vec<u8>, u32)>) {
+        let mut all: Vec<(PathBuf, File)> = std::mem::take(&mut self.files).into_iter().collect();
+        let mut added: Vec<(String, File)> = files
+            .into_iter()
+            .map(|(path, bytes, mode)| (path, File { bytes, mode }))
+            .collect();
+        // In path order by their text (the same order as `Path`'s for the clean relative paths
+        // a chart has; `BTreeMap::from_iter` sorts again by `Path`, which is one comparison per
+        // file when already sorted). The sorts are stable: of equal paths the last one is kept.
+        added.sort_by(|a, b| path_order(&a.0, &b.0));
+        all.extend(added.into_iter().map(|(p, f)| (PathBuf::from(p), f)));
+        self.files = all.into_iter().collect();
     }
 
     /// One line per file: path, size in bytes and, for secret material, its redacted digest.
@@ -132,66 +149,70 @@ impl Bundle {
     /// the files go to a temporary folder next to `out` first and are renamed into place at the
     /// end, so `out` holds either the old content or the complete new one.
     pub fn write(&self, out: &Path, force: bool) -> Result<(), Error> {
-        let _span = tracing::info_span!("write", out = %out.display()).entered();
+        self.write_staged(Staging::create(out, force)?, &Staged::default())
+    }
+
+    /// [`Bundle::write`] into a [`Staging`] folder that already holds the files listed in
+    /// `staged` (written while the chart was generated): writes the others, then renames the
+    /// folder into place. A file the bundle holds under a staged path is taken as written.
+    pub fn write_staged(&self, mut staging: Staging, staged: &Staged) -> Result<(), Error> {
+        let _span = tracing::info_span!("write", out = %staging.out.display()).entered();
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Write { path, source }
         };
-        let existing = Self::check_target(out, force)?;
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "chart".into());
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        if let Some((path, kind, message)) = &staged.error {
+            return Err(Error::Write {
+                path: staging.dir.join(path),
+                source: std::io::Error::new(*kind, message.clone()),
+            });
         }
-        let result = self.write_into(&tmp);
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
+        // The destination may have changed since the folder was made.
+        let existing = Self::check_target(&staging.out, staging.force)?;
+        self.write_into(&staging.dir, &staged.files)?;
+        let (out, tmp, parent, name) = (&staging.out, &staging.dir, &staging.parent, &staging.name);
         if existing.is_some() {
             // Move the old folder aside first: a rename cannot replace a non-empty directory.
             let old = parent.join(format!(".{name}.old-{}", std::process::id()));
             std::fs::rename(out, &old).map_err(io(out))?;
-            if let Err(e) = std::fs::rename(&tmp, out) {
+            if let Err(e) = std::fs::rename(tmp, out) {
                 let _ = std::fs::rename(&old, out);
-                let _ = std::fs::remove_dir_all(&tmp);
                 return Err(io(out)(e));
             }
+            staging.done = true;
             std::fs::remove_dir_all(&old).map_err(io(&old))?;
         } else {
-            std::fs::rename(&tmp, out).map_err(io(out))?;
+            std::fs::rename(tmp, out).map_err(io(out))?;
+            staging.done = true;
         }
         tracing::info!(files = self.files.len(), "chart written");
         Ok(())
     }
 
-    fn write_into(&self, dir: &Path) -> Result<(), Error> {
+    fn write_into(&self, dir: &Path, staged: &BTreeSet<String>) -> Result<(), Error> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Write { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        // Each folder once (a chart has thousands of files in a handful of folders).
-        let folders: std::collections::BTreeSet<PathBuf> = self
+        let files: Vec<(&PathBuf, &File)> = self
             .files
-            .keys()
-            .filter_map(|rel| dir.join(rel).parent().map(Path::to_path_buf))
+            .iter()
+            .filter(|(rel, _)| rel.to_str().is_none_or(|r| !staged.contains(r)))
             .collect();
-        for f in &folders {
-            std::fs::create_dir_all(f).map_err(io(f))?;
+        // Each folder once (a chart has thousands of files in a handful of folders).
+        let mut folders: Vec<&Path> = Vec::new();
+        for (rel, _) in &files {
+            if let Some(f) = rel.parent()
+                && !folders.contains(&f)
+            {
+                folders.push(f);
+                let f = dir.join(f);
+                std::fs::create_dir_all(&f).map_err(io(&f))?;
+            }
         }
         // Creating thousands of files is file-system bound, but half of each create (the inode,
         // the data, the close) runs in parallel on another core: two writers, each taking
         // alternate files, take ~35% less time than one for a 1000-service chart.
-        let files: Vec<(&PathBuf, &File)> = self.files.iter().collect();
         let writers = if files.len() >= PARALLEL_FROM { 2 } else { 1 };
         let results: Vec<Result<(), (usize, Error)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..writers)
@@ -235,8 +256,140 @@ impl Bundle {
     }
 }
 
+/// The order of `Path`s compared component by component, on their text: `/` sorts before every
+/// other byte (a shorter component comes first) and the end of the text before `/`.
+fn path_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |c: u8| if c == b'/' { 0 } else { u16::from(c) + 1 };
+    a.bytes().map(key).cmp(b.bytes().map(key))
+}
+
 /// Bundles with at least this many files are written by two threads.
 const PARALLEL_FROM: usize = 64;
+
+/// The temporary folder a chart is written to, next to its destination (`.NAME.tmp-PID`), made
+/// before the chart is generated so templates can be written as soon as they are ready (see
+/// [`StageWriter`]). [`Bundle::write_staged`] renames it into place; dropped before that (an
+/// error, a panic), it removes the folder, so a failed run leaves nothing behind.
+#[derive(Debug)]
+pub struct Staging {
+    out: PathBuf,
+    force: bool,
+    parent: PathBuf,
+    name: String,
+    dir: PathBuf,
+    done: bool,
+}
+
+impl Staging {
+    /// Checks `out` as [`Bundle::check_target`] does and makes the temporary folder.
+    pub fn create(out: &Path, force: bool) -> Result<Self, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Write { path, source }
+        };
+        Bundle::check_target(out, force)?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "chart".into());
+        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(Self {
+            out: out.to_path_buf(),
+            force,
+            parent,
+            name,
+            dir,
+            done: false,
+        })
+    }
+
+    /// The temporary folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The files already written to a [`Staging`] folder while the chart was generated, and the
+/// first error doing so (path, kind, message; reported by [`Bundle::write_staged`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Staged {
+    /// Paths relative to the folder (strings: path comparisons are slow for thousands).
+    pub files: BTreeSet<String>,
+    /// The first failure; nothing is written after it.
+    pub error: Option<(PathBuf, std::io::ErrorKind, String)>,
+}
+
+/// Writes files into a [`Staging`] folder one at a time, as they are generated.
+pub(crate) struct StageWriter {
+    dir: PathBuf,
+    folders: Vec<PathBuf>,
+    exact: ExactModes,
+    staged: Staged,
+}
+
+impl StageWriter {
+    /// A writer into `dir` (a [`Staging::dir`]).
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            folders: Vec::new(),
+            exact: ExactModes::default(),
+            staged: Staged::default(),
+        }
+    }
+
+    /// Writes `rel` (a path relative to the folder); after a failure, writes nothing more.
+    pub fn write(&mut self, rel: &str, bytes: &[u8], mode: u32) {
+        if self.staged.error.is_some() {
+            return;
+        }
+        let path = self.dir.join(rel);
+        let result = (|| {
+            if let Some(folder) = path.parent()
+                && !self.folders.iter().any(|f| f == folder)
+            {
+                std::fs::create_dir_all(folder)?;
+                self.folders.push(folder.to_path_buf());
+            }
+            match write_file(&path, bytes, mode, &mut self.exact) {
+                // Generated twice: the last one wins, as in the bundle.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::remove_file(&path)?;
+                    write_file(&path, bytes, mode, &mut self.exact)
+                }
+                other => other,
+            }
+        })();
+        match result {
+            Ok(()) => {
+                self.staged.files.insert(rel.to_string());
+            }
+            Err(e) => self.staged.error = Some((PathBuf::from(rel), e.kind(), e.to_string())),
+        }
+    }
+
+    /// What was written.
+    pub fn finish(self) -> Staged {
+        self.staged
+    }
+}
 
 /// Per folder and mode, whether files created with that mode already have it exactly (the umask
 /// or a default ACL removed no bits), learnt from the first such file; then the others need no
@@ -304,6 +457,136 @@ mod tests {
         b.add("Chart.yaml", "name: x\n", MODE_FILE);
         b.add("templates/s.yaml", "data: c2VjcmV0\n", MODE_SECRET);
         b
+    }
+
+    #[test]
+    fn path_order_is_the_order_of_paths() {
+        let paths = [
+            "a",
+            "a/b",
+            "a-b",
+            "a.b",
+            "a/b/c",
+            "a/b-c",
+            "ab",
+            "a0",
+            "templates/x.yaml",
+            "templates/x-y.yaml",
+            "templates/x/y.yaml",
+            "templates",
+            "templatesx",
+            "b",
+            "",
+            "Chart.yaml",
+            "values.yaml",
+            "files/a/b",
+            "files/a-b",
+        ];
+        for a in paths {
+            for b in paths {
+                assert_eq!(
+                    path_order(a, b),
+                    Path::new(a).cmp(Path::new(b)),
+                    "{a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn add_all_keeps_the_last_of_equal_paths_like_add() {
+        let files = [
+            ("t/b", "1"),
+            ("t/a", "2"),
+            ("t-a", "3"),
+            ("t/b", "4"),
+            ("Chart.yaml", "5"),
+        ];
+        let mut one = Bundle::default();
+        one.add("t/a", "0", MODE_FILE);
+        let mut all = one.clone();
+        for (p, t) in files {
+            one.add(p, t, MODE_FILE);
+        }
+        all.add_all(files.map(|(p, t)| (p.to_string(), t.as_bytes().to_vec(), MODE_FILE)));
+        assert_eq!(one, all);
+    }
+
+    #[test]
+    fn staged_files_are_kept_and_the_rest_written_at_the_end() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("chart");
+        std::fs::create_dir(&out).expect("old chart");
+        std::fs::write(out.join("old.yaml"), "old").expect("old file");
+        let staging = Staging::create(&out, true).expect("staging");
+        let mut w = StageWriter::new(staging.dir().to_path_buf());
+        w.write("templates/a.yaml", b"first", MODE_FILE);
+        // Generated twice: the last text wins, as in the bundle.
+        w.write("templates/a.yaml", b"a", MODE_FILE);
+        w.write("templates/s.yaml", b"secret", MODE_SECRET);
+        let staged = w.finish();
+        assert_eq!(staged.error, None);
+        let mut b = Bundle::default();
+        b.add("templates/a.yaml", "a", MODE_FILE);
+        b.add("templates/s.yaml", "secret", MODE_SECRET);
+        b.add("Chart.yaml", "name: x\n", MODE_FILE);
+        let tmp = staging.dir().to_path_buf();
+        b.write_staged(staging, &staged).expect("write");
+        assert!(!tmp.exists(), "the temporary folder is renamed into place");
+        assert!(!out.join("old.yaml").exists(), "the old chart is replaced");
+        for (rel, file) in &b.files {
+            assert_eq!(
+                std::fs::read(out.join(rel)).expect("read"),
+                file.bytes,
+                "{rel:?}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(out.join("templates/s.yaml")).expect("meta");
+            assert_eq!(mode.permissions().mode() & 0o777, MODE_SECRET);
+        }
+    }
+
+    #[test]
+    fn a_staging_folder_dropped_before_the_write_is_removed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("chart");
+        let staging = Staging::create(&out, false).expect("staging");
+        let tmp = staging.dir().to_path_buf();
+        let mut w = StageWriter::new(tmp.clone());
+        w.write("templates/a.yaml", b"a", MODE_FILE);
+        assert!(tmp.join("templates/a.yaml").exists());
+        drop(staging);
+        assert!(!tmp.exists() && !out.exists(), "nothing is left behind");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+    }
+
+    #[test]
+    fn a_failed_staged_write_is_reported_and_nothing_is_renamed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("chart");
+        let staging = Staging::create(&out, false).expect("staging");
+        let mut w = StageWriter::new(staging.dir().to_path_buf());
+        // A folder where the file's parent folder should be.
+        std::fs::write(staging.dir().join("templates"), "not a folder").expect("blocker");
+        w.write("templates/a.yaml", b"a", MODE_FILE);
+        w.write("templates/b.yaml", b"b", MODE_FILE);
+        let staged = w.finish();
+        let (path, _, _) = staged.error.clone().expect("an error");
+        assert_eq!(path, PathBuf::from("templates/a.yaml"), "the first failure");
+        assert!(staged.files.is_empty(), "nothing after it");
+        let mut b = Bundle::default();
+        b.add("templates/a.yaml", "a", MODE_FILE);
+        let err = b.write_staged(staging, &staged).expect_err("fails");
+        assert!(err.to_string().contains("a.yaml"), "{err}");
+        assert!(!out.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            0,
+            "no partial output"
+        );
     }
 
     #[test]

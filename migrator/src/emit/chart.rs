@@ -51,7 +51,7 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
             )]),
         ),
     ]);
-    cx.bundle.add(
+    cx.add_file(
         "Chart.yaml",
         yaml::to_string(&chart, false),
         bundle::MODE_FILE,
@@ -106,14 +106,13 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
         };
         (files, readme)
     });
-    cx.bundle.add("values.yaml", text, bundle::MODE_FILE);
-    cx.bundle.add("values.schema.json", json, bundle::MODE_FILE);
-    cx.bundle
-        .add("templates/_helpers.tpl", helpers(&n), bundle::MODE_FILE);
-    cx.bundle
-        .add("templates/NOTES.txt", notes(cx), bundle::MODE_FILE);
-    cx.bundle.add("README.md", readme, bundle::MODE_FILE);
-    cx.bundle.add(
+    cx.add_file("values.yaml", text, bundle::MODE_FILE);
+    cx.add_file("values.schema.json", json, bundle::MODE_FILE);
+    cx.add_file("templates/_helpers.tpl", helpers(&n), bundle::MODE_FILE);
+    let notes = notes(cx);
+    cx.add_file("templates/NOTES.txt", notes, bundle::MODE_FILE);
+    cx.add_file("README.md", readme, bundle::MODE_FILE);
+    cx.add_file(
         ".helmignore",
         "# Patterns to ignore when packaging.\n.DS_Store\n*.swp\n*.bak\n*.tmp\n",
         bundle::MODE_FILE,

@@ -47,6 +47,10 @@ pub struct Options {
     pub kube_version: (u32, u32),
     /// Where secret values go.
     pub secrets: SecretMode,
+    /// A [`bundle::Staging`] folder to write the templates into while the chart is generated
+    /// (`Output::staged` lists them; [`Bundle::write_staged`] writes the rest). `None`: the
+    /// chart stays in memory.
+    pub stage: Option<std::path::PathBuf>,
 }
 
 /// A decision the chart made about one source key, more precise than the classification table
@@ -72,6 +76,8 @@ pub struct Output {
     pub bundle: Bundle,
     /// Decisions that refine the ledger.
     pub findings: Vec<Finding>,
+    /// The files already written to [`Options::stage`].
+    pub staged: bundle::Staged,
 }
 
 /// The chart name for `--name` or the stack: the stack's `name:`, else the first file's folder
@@ -148,6 +154,7 @@ fn generate(mut cx: Cx<'_>) -> Result<(Output, Vec<Tree>), Error> {
         Output {
             bundle: cx.bundle,
             findings: cx.findings,
+            staged: cx.staged,
         },
         cx.trees.unwrap_or_default(),
     ))
@@ -227,6 +234,8 @@ pub(crate) struct Cx<'a> {
     renderer: Option<render::Renderer>,
     /// The template trees, kept only when asked for ([`chart_with_trees`]).
     trees: Option<Vec<Tree>>,
+    /// The templates the renderer wrote to [`Options::stage`].
+    staged: bundle::Staged,
 }
 
 /// One service's line in NOTES.txt and the chart README.
@@ -256,18 +265,40 @@ impl<'a> Cx<'a> {
             refs: BTreeMap::new(),
             service_keys: BTreeMap::new(),
             persistence: BTreeMap::new(),
-            renderer: render::Renderer::start(),
+            renderer: render::Renderer::start(opts.stage.clone()),
             trees: None,
+            staged: bundle::Staged::default(),
         }
     }
 
     /// Waits for the template writer and adds what it wrote to the bundle.
     fn finish_templates(&mut self) {
         if let Some(r) = self.renderer.take() {
-            for t in r.finish() {
-                self.bundle.add(t.path, t.text, t.mode);
-            }
+            let (done, staged) = r.finish();
+            self.bundle.add_all(
+                done.into_iter()
+                    .map(|t| (t.path, t.text.into_bytes(), t.mode)),
+            );
+            self.staged = staged;
         }
+    }
+
+    /// Adds a file that is not a template. One added under the path of a template already
+    /// written to the staging folder replaces it there too.
+    pub fn add_file(
+        &mut self,
+        path: impl Into<std::path::PathBuf>,
+        bytes: impl Into<Vec<u8>>,
+        mode: u32,
+    ) {
+        let path = path.into();
+        if path.to_str().is_some_and(|p| self.staged.files.remove(p))
+            && let Some(dir) = &self.opts.stage
+        {
+            // Written again at the end; an error removing it shows up then.
+            let _ = std::fs::remove_file(dir.join(&path));
+        }
+        self.bundle.add(path, bytes, mode);
     }
 
     /// The Kubernetes name of a Swarm object of `kind` (allocated once, unique per kind).

@@ -1,10 +1,16 @@
 //! Turns template documents into text on a second thread while the rest of the chart is
 //! generated: writing the YAML of every Deployment, Service and ConfigMap (and freeing the trees)
 //! is a third of the chart's work for a large stack, and it needs nothing but the documents.
+//! When the chart goes to a folder, the same thread writes each template's file into the
+//! [`Staging`](crate::emit::bundle::Staging) folder as soon as its text is ready, so creating the
+//! thousands of files of a large chart overlaps with generating it.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+use std::path::PathBuf;
+
+use crate::emit::bundle::{StageWriter, Staged};
 use crate::emit::yaml::{self, Yaml};
 
 /// Templates queued before the generator waits for the writer: bounds the memory held by trees
@@ -29,16 +35,16 @@ pub(crate) struct Rendered {
 /// caller's thread; the output is the same).
 pub(crate) struct Renderer {
     tx: SyncSender<Job>,
-    handle: JoinHandle<Vec<Rendered>>,
+    handle: JoinHandle<(Vec<Rendered>, Staged)>,
 }
 
 impl Renderer {
-    /// Starts the writer thread.
-    pub fn start() -> Option<Self> {
+    /// Starts the writer thread; with `stage`, it also writes each template into that folder.
+    pub fn start(stage: Option<PathBuf>) -> Option<Self> {
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let handle = std::thread::Builder::new()
             .name("emit-render".into())
-            .spawn(move || work(&rx))
+            .spawn(move || work(&rx, stage.map(StageWriter::new)))
             .ok()?;
         Some(Self { tx, handle })
     }
@@ -48,8 +54,9 @@ impl Renderer {
         self.tx.send(job).map_err(|e| e.0)
     }
 
-    /// Waits for every queued template and returns them in the order they were submitted.
-    pub fn finish(self) -> Vec<Rendered> {
+    /// Waits for every queued template and returns them in the order they were submitted, with
+    /// the files written to the staging folder.
+    pub fn finish(self) -> (Vec<Rendered>, Staged) {
         drop(self.tx);
         match self.handle.join() {
             Ok(done) => done,
@@ -58,14 +65,40 @@ impl Renderer {
     }
 }
 
-fn work(rx: &Receiver<Job>) -> Vec<Rendered> {
-    rx.iter()
-        .map(|job| Rendered {
-            text: render(&job.docs),
-            path: job.path,
-            mode: job.mode,
-        })
-        .collect()
+fn work(rx: &Receiver<Job>, stage: Option<StageWriter>) -> (Vec<Rendered>, Staged) {
+    let render_one = |job: Job| Rendered {
+        text: render(&job.docs),
+        path: job.path,
+        mode: job.mode,
+    };
+    let Some(mut stage) = stage else {
+        return (rx.iter().map(render_one).collect(), Staged::default());
+    };
+    // Creating a file costs about as much as writing its text: a third thread creates them (on
+    // the core the generator leaves idle while it waits), so neither waits for the other.
+    let (tx, files) = std::sync::mpsc::channel::<Rendered>();
+    let writer = std::thread::Builder::new()
+        .name("emit-files".into())
+        .spawn(move || {
+            let done: Vec<Rendered> = files
+                .iter()
+                .inspect(|t| stage.write(&t.path, t.text.as_bytes(), t.mode))
+                .collect();
+            (done, stage.finish())
+        });
+    let Ok(writer) = writer else {
+        // No thread: render here, and leave every file to the write at the end.
+        return (rx.iter().map(render_one).collect(), Staged::default());
+    };
+    for job in rx.iter() {
+        // The writer only stops early by panicking; its join below reports that.
+        let _ = tx.send(render_one(job));
+    }
+    drop(tx);
+    match writer.join() {
+        Ok(done) => done,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 /// The text of a template made of one or more YAML documents.
@@ -87,7 +120,7 @@ mod tests {
     #[test]
     fn the_thread_writes_what_the_caller_would_in_order() {
         let docs = |i: i64| vec![Yaml::map([("a", Yaml::Int(i))]), Yaml::str("b")];
-        let r = Renderer::start().expect("thread");
+        let r = Renderer::start(None).expect("thread");
         for i in 0..200 {
             let job = Job {
                 path: format!("t{i}.yaml"),
@@ -96,7 +129,8 @@ mod tests {
             };
             assert!(r.submit(job).is_ok());
         }
-        let done = r.finish();
+        let (done, staged) = r.finish();
+        assert_eq!(staged, Staged::default());
         assert_eq!(done.len(), 200);
         for (i, d) in (0..).zip(&done) {
             assert_eq!(d.path, format!("t{i}.yaml"));

@@ -345,7 +345,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         false,
     );
     for (path, bytes) in pod.files {
-        cx.bundle.add(path, bytes, crate::emit::bundle::MODE_FILE);
+        cx.add_file(path, bytes, crate::emit::bundle::MODE_FILE);
     }
     if !pod.configmaps.is_empty() {
         cx.template(

@@ -87,7 +87,7 @@ fn run(cli: &DiffCli) -> anyhow::Result<(String, bool)> {
         ledger,
         warnings,
         emit_opts,
-    } = prepare(&cli.base, to_cluster)?;
+    } = prepare(&cli.base, to_cluster, None)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }

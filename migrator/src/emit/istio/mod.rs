@@ -341,7 +341,7 @@ pub(crate) fn template(cx: &mut Cx<'_>, path: &str, docs: &[Yaml]) {
         yaml::write(&mut text, d, true);
     }
     text.push_str("{{- end }}\n");
-    cx.bundle.add(
+    cx.add_file(
         format!("templates/{path}"),
         text,
         crate::emit::bundle::MODE_FILE,

@@ -71,7 +71,7 @@ pub(crate) fn objects(cx: &mut Cx<'_>) {
         String::from("{{- if and .Values.istio.enabled .Values.istio.peerAuthentication.mode }}\n");
     crate::emit::yaml::write(&mut text, &doc, true);
     text.push_str("{{- end }}\n");
-    cx.bundle.add(
+    cx.add_file(
         "templates/istio/peerauthentication-namespace.yaml",
         text,
         crate::emit::bundle::MODE_FILE,
