@@ -740,6 +740,67 @@ fn secret_values_are_never_printed_and_files_are_owner_only() {
     }
 }
 
+/// The chart is written while it is generated (docs/adr/0011): what lands on disk is the library's
+/// bundle, file by file with its mode, and the JSON listing on stdout describes those files (the
+/// sizes and secret digests of the files written early are recorded as they are written).
+#[test]
+fn written_chart_is_the_bundle_and_the_listing_describes_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let stack = stack_file();
+    let o = migrate(
+        &[
+            stack.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "-o".as_ref(),
+            "out".as_ref(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = dir.path().join("out");
+    let (_, bundle) = test_chart(SecretMode::Inline);
+    let written: Vec<PathBuf> = walk(&out)
+        .into_iter()
+        .map(|p| p.strip_prefix(&out).expect("inside").to_path_buf())
+        .collect();
+    let expected: Vec<PathBuf> = bundle.files.keys().cloned().collect();
+    assert_eq!(written, expected);
+    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let files = listing["files"].as_array().expect("files");
+    assert_eq!(files.len(), bundle.files.len());
+    let mut secrets = 0;
+    for (f, (path, file)) in files.iter().zip(&bundle.files) {
+        let on_disk = std::fs::read(out.join(path)).expect("read");
+        assert!(
+            on_disk == file.bytes,
+            "{} differs from the bundle",
+            path.display()
+        );
+        assert_eq!(f["path"], path.display().to_string());
+        assert_eq!(f["bytes"], on_disk.len(), "{}", path.display());
+        assert_eq!(f["mode"], format!("{:04o}", file.mode));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(out.join(path)).expect("meta");
+            assert_eq!(
+                meta.permissions().mode() & 0o777,
+                file.mode,
+                "{}",
+                path.display()
+            );
+        }
+        if file.is_secret() {
+            assert_eq!(f["secret"], migrator::emit::redact(&on_disk));
+            secrets += 1;
+        } else {
+            assert!(f.get("secret").is_none(), "{}", path.display());
+        }
+    }
+    assert_eq!(secrets, 1, "the Secret template is listed with its digest");
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("dir") {

@@ -618,7 +618,7 @@ fn report(
                 chart: &emit_opts.name,
                 out: &out_dir,
                 dry_run: cli.dry_run,
-                files: output.bundle.to_json(),
+                files: output.bundle.to_json_staged(&output.staged),
             })?;
             // Streamed to stdout: the text of a large ledger is not held in memory as well. The
             // entries (most of the text) go through the ledger's own writer, which prints what

@@ -2,7 +2,7 @@
 //! temporary folder next to the destination, renamed into place at the end, so a failure never
 //! leaves a half-written chart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -103,19 +103,30 @@ impl Bundle {
 
     /// The files as JSON: `[{path, bytes, mode, secret}]`, without content.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_staged(&Staged::default())
+    }
+
+    /// [`Bundle::to_json`] for a bundle whose `staged` files were written to a staging folder
+    /// and not kept: their size and digest come from `staged`.
+    pub fn to_json_staged(&self, staged: &Staged) -> serde_json::Value {
         serde_json::Value::Array(
             self.files
                 .iter()
                 .map(|(path, file)| {
+                    let kept = path.to_str().and_then(|p| staged.files.get(p));
                     let mut v = serde_json::json!({
                         "path": path.display().to_string(),
-                        "bytes": file.bytes.len(),
+                        "bytes": kept.map_or(file.bytes.len(), |k| k.len),
                         "mode": format!("{:04o}", file.mode),
                     });
                     if file.is_secret()
                         && let Some(obj) = v.as_object_mut()
                     {
-                        obj.insert("secret".into(), redact(&file.bytes).into());
+                        let digest = match kept {
+                            Some(k) => k.redacted.clone().unwrap_or_else(|| redact(b"")),
+                            None => redact(&file.bytes),
+                        };
+                        obj.insert("secret".into(), digest.into());
                     }
                     v
                 })
@@ -189,7 +200,7 @@ impl Bundle {
         Ok(())
     }
 
-    fn write_into(&self, dir: &Path, staged: &BTreeSet<String>) -> Result<(), Error> {
+    fn write_into(&self, dir: &Path, staged: &BTreeMap<String, StagedFile>) -> Result<(), Error> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Write { path, source }
@@ -197,7 +208,7 @@ impl Bundle {
         let files: Vec<(&PathBuf, &File)> = self
             .files
             .iter()
-            .filter(|(rel, _)| rel.to_str().is_none_or(|r| !staged.contains(r)))
+            .filter(|(rel, _)| rel.to_str().is_none_or(|r| !staged.contains_key(r)))
             .collect();
         // Each folder once (a chart has thousands of files in a handful of folders).
         let mut folders: Vec<&Path> = Vec::new();
@@ -330,10 +341,20 @@ impl Drop for Staging {
 /// first error doing so (path, kind, message; reported by [`Bundle::write_staged`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Staged {
-    /// Paths relative to the folder (strings: path comparisons are slow for thousands).
-    pub files: BTreeSet<String>,
+    /// By path relative to the folder (strings: path comparisons are slow for thousands). The
+    /// bundle does not keep their text (see [`crate::emit::Options::stage`]).
+    pub files: BTreeMap<String, StagedFile>,
     /// The first failure; nothing is written after it.
     pub error: Option<(PathBuf, std::io::ErrorKind, String)>,
+}
+
+/// What is known of a file written to a [`Staging`] folder once its text is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedFile {
+    /// Its size in bytes.
+    pub len: usize,
+    /// For secret material, its [`redact`]ed digest.
+    pub redacted: Option<String>,
 }
 
 /// Writes files into a [`Staging`] folder one at a time, as they are generated.
@@ -356,9 +377,10 @@ impl StageWriter {
     }
 
     /// Writes `rel` (a path relative to the folder); after a failure, writes nothing more.
-    pub fn write(&mut self, rel: &str, bytes: &[u8], mode: u32) {
+    /// Returns whether the file was written.
+    pub fn write(&mut self, rel: &str, bytes: &[u8], mode: u32) -> bool {
         if self.staged.error.is_some() {
-            return;
+            return false;
         }
         let path = self.dir.join(rel);
         let result = (|| {
@@ -379,9 +401,18 @@ impl StageWriter {
         })();
         match result {
             Ok(()) => {
-                self.staged.files.insert(rel.to_string());
+                let redacted = (mode == MODE_SECRET).then(|| redact(bytes));
+                let file = StagedFile {
+                    len: bytes.len(),
+                    redacted,
+                };
+                self.staged.files.insert(rel.to_string(), file);
+                true
             }
-            Err(e) => self.staged.error = Some((PathBuf::from(rel), e.kind(), e.to_string())),
+            Err(e) => {
+                self.staged.error = Some((PathBuf::from(rel), e.kind(), e.to_string()));
+                false
+            }
         }
     }
 
@@ -520,10 +551,10 @@ mod tests {
         std::fs::write(out.join("old.yaml"), "old").expect("old file");
         let staging = Staging::create(&out, true).expect("staging");
         let mut w = StageWriter::new(staging.dir().to_path_buf());
-        w.write("templates/a.yaml", b"first", MODE_FILE);
+        assert!(w.write("templates/a.yaml", b"first", MODE_FILE));
         // Generated twice: the last text wins, as in the bundle.
-        w.write("templates/a.yaml", b"a", MODE_FILE);
-        w.write("templates/s.yaml", b"secret", MODE_SECRET);
+        assert!(w.write("templates/a.yaml", b"a", MODE_FILE));
+        assert!(w.write("templates/s.yaml", b"secret", MODE_SECRET));
         let staged = w.finish();
         assert_eq!(staged.error, None);
         let mut b = Bundle::default();
@@ -556,7 +587,7 @@ mod tests {
         let staging = Staging::create(&out, false).expect("staging");
         let tmp = staging.dir().to_path_buf();
         let mut w = StageWriter::new(tmp.clone());
-        w.write("templates/a.yaml", b"a", MODE_FILE);
+        assert!(w.write("templates/a.yaml", b"a", MODE_FILE));
         assert!(tmp.join("templates/a.yaml").exists());
         drop(staging);
         assert!(!tmp.exists() && !out.exists(), "nothing is left behind");
@@ -571,8 +602,8 @@ mod tests {
         let mut w = StageWriter::new(staging.dir().to_path_buf());
         // A folder where the file's parent folder should be.
         std::fs::write(staging.dir().join("templates"), "not a folder").expect("blocker");
-        w.write("templates/a.yaml", b"a", MODE_FILE);
-        w.write("templates/b.yaml", b"b", MODE_FILE);
+        assert!(!w.write("templates/a.yaml", b"a", MODE_FILE));
+        assert!(!w.write("templates/b.yaml", b"b", MODE_FILE));
         let staged = w.finish();
         let (path, _, _) = staged.error.clone().expect("an error");
         assert_eq!(path, PathBuf::from("templates/a.yaml"), "the first failure");

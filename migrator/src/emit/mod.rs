@@ -48,8 +48,9 @@ pub struct Options {
     /// Where secret values go.
     pub secrets: SecretMode,
     /// A [`bundle::Staging`] folder to write the templates into while the chart is generated
-    /// (`Output::staged` lists them; [`Bundle::write_staged`] writes the rest). `None`: the
-    /// chart stays in memory.
+    /// (`Output::staged` lists them; [`Bundle::write_staged`] writes the rest). Their text is
+    /// not kept: in `Output::bundle` those files are empty (`Output::staged` has their sizes and
+    /// digests; [`Bundle::to_json_staged`] lists them). `None`: the whole chart stays in memory.
     pub stage: Option<std::path::PathBuf>,
 }
 
@@ -292,7 +293,9 @@ impl<'a> Cx<'a> {
         mode: u32,
     ) {
         let path = path.into();
-        if path.to_str().is_some_and(|p| self.staged.files.remove(p))
+        if path
+            .to_str()
+            .is_some_and(|p| self.staged.files.remove(p).is_some())
             && let Some(dir) = &self.opts.stage
         {
             // Written again at the end; an error removing it shows up then.

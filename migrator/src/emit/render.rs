@@ -80,9 +80,15 @@ fn work(rx: &Receiver<Job>, stage: Option<StageWriter>) -> (Vec<Rendered>, Stage
     let writer = std::thread::Builder::new()
         .name("emit-files".into())
         .spawn(move || {
+            // A written file's text is not kept: the chart's largest part need not stay in memory.
             let done: Vec<Rendered> = files
                 .iter()
-                .inspect(|t| stage.write(&t.path, t.text.as_bytes(), t.mode))
+                .map(|mut t| {
+                    if stage.write(&t.path, t.text.as_bytes(), t.mode) {
+                        t.text = String::new();
+                    }
+                    t
+                })
                 .collect();
             (done, stage.finish())
         });
