@@ -409,6 +409,8 @@ struct Prepared {
     ledger: Ledger,
     warnings: Vec<load::Warning>,
     emit_opts: emit::Options,
+    /// The temporary folder the templates were written to, when asked for.
+    staging: Option<emit::bundle::Staging>,
 }
 
 /// The live Swarm read by --from-swarm (`$DOCKER_HOST` is read here: the library never reads the
@@ -433,11 +435,7 @@ fn from_swarm(cli: &Cli) -> Result<swarm::Imported, swarm::Error> {
 }
 
 /// parse args → env map → load (or read the Swarm) → model → ledger → chart.
-pub(crate) fn prepare(
-    cli: &Cli,
-    with_trees: bool,
-    stage: Option<&emit::bundle::Staging>,
-) -> anyhow::Result<Prepared> {
+pub(crate) fn prepare(cli: &Cli, with_trees: bool, stage: bool) -> anyhow::Result<Prepared> {
     let opts = load::Options {
         files: cli.file.iter().chain(&cli.files).cloned().collect(),
         dialect: match cli.dialect {
@@ -494,7 +492,7 @@ pub(crate) fn prepare(
             SecretsArg::Inline => SecretMode::Inline,
             SecretsArg::ExternalSecrets => SecretMode::ExternalSecrets,
         },
-        stage: stage.map(|s| s.dir().to_path_buf()),
+        stage: None,
     };
     let mut mesh = cli.mesh.options().map_err(anyhow::Error::msg)?;
     if let Some(path) = &cli.mesh.mapping {
@@ -509,6 +507,19 @@ pub(crate) fn prepare(
         })?;
         mesh.mapping = Some((path.display().to_string(), file));
     }
+    // Writing the chart: its templates go to the temporary folder while they are generated.
+    // Made only now, after the input (a live Swarm can take a while), so it exists for the
+    // chart's generation alone. When it cannot be made, the chart is generated in memory and the
+    // write at the end reports why. Dropped on an error, it removes the folder.
+    let staging = if stage {
+        emit::bundle::Staging::create(&cli.out, cli.force).ok()
+    } else {
+        None
+    };
+    let emit_opts = emit::Options {
+        stage: staging.as_ref().map(|s| s.dir().to_path_buf()),
+        ..emit_opts
+    };
     // Also refines the ledger with the chart's findings and the partial-migration entries.
     let (output, trees) =
         migrator::mesh::chart_with_trees(&stack, &emit_opts, &mesh, &mut ledger, with_trees)?;
@@ -522,27 +533,24 @@ pub(crate) fn prepare(
         ledger,
         warnings,
         emit_opts,
+        staging,
     })
 }
 
 /// `migrate`: writes the chart (or, with --dry-run, prints the diff report against --out).
 fn run(cli: &Cli) -> anyhow::Result<String> {
-    // Writing the chart: its templates go to the temporary folder while they are generated.
-    // When the folder cannot be made here, the chart is still generated and the write at the end
-    // reports why (after any error in the input, as without the folder). Dropped on an error, it
-    // removes the folder.
-    let staging = if cli.dry_run || matches!(cli.format, Format::Markdown | Format::Html) {
-        None
-    } else {
-        emit::bundle::Staging::create(&cli.out, cli.force).ok()
-    };
     let Prepared {
         output,
         ledger,
         warnings,
         emit_opts,
+        staging,
         ..
-    } = prepare(cli, false, staging.as_ref())?;
+    } = prepare(
+        cli,
+        false,
+        !cli.dry_run && !matches!(cli.format, Format::Markdown | Format::Html),
+    )?;
     if cli.dry_run {
         for w in &warnings {
             eprintln!("warning: {w}");

@@ -87,7 +87,8 @@ fn run(cli: &DiffCli) -> anyhow::Result<(String, bool)> {
         ledger,
         warnings,
         emit_opts,
-    } = prepare(&cli.base, to_cluster, None)?;
+        ..
+    } = prepare(&cli.base, to_cluster, false)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
