@@ -801,6 +801,61 @@ fn written_chart_is_the_bundle_and_the_listing_describes_it() {
     assert_eq!(secrets, 1, "the Secret template is listed with its digest");
 }
 
+/// Traefik basic/digest auth users (name and password hash) are credentials: Swarm keeps them in
+/// labels, but the chart, the ledger, `--dry-run` and the JSON output never carry them; the
+/// annotation holds the redacted digest instead.
+#[test]
+fn traefik_auth_users_never_reach_the_chart_or_the_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let v2 = "admin:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/";
+    let v1 = "ops:$apr1$Xy0aBcDe$QwErTy0123456789abcdef";
+    let stack = format!(
+        "version: \"3.8\"\nservices:\n  web:\n    image: nginx:1.25\n    labels:\n      traefik.frontend.auth.basic.users: \"{}\"\n    deploy:\n      labels:\n        traefik.http.routers.web.rule: Host(`web.example.com`)\n        traefik.http.routers.web.middlewares: auth\n        traefik.http.middlewares.auth.basicauth.users: \"{}\"\n        traefik.http.services.web.loadbalancer.server.port: \"80\"\n",
+        v1.replace('$', "$$"),
+        v2.replace('$', "$$"),
+    );
+    std::fs::write(dir.path().join("stack.yml"), stack).expect("write");
+    let runs: [&[&str]; 3] = [
+        &["stack.yml", "--istio", "-o", "chart"],
+        &[
+            "stack.yml",
+            "--istio",
+            "--format",
+            "json",
+            "-o",
+            "chart-json",
+        ],
+        &["stack.yml", "--istio", "--dry-run", "-o", "none"],
+    ];
+    let secrets = [v1, v2, "IgXLP6ewTrSuBkTrqE8wj", "QwErTy0123456789abcdef"];
+    for args in runs {
+        let o = migrate(args, dir.path());
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        let printed = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        for s in secrets {
+            assert!(!printed.contains(s), "{args:?} printed {s}");
+        }
+    }
+    let mut annotations = 0;
+    for f in walk(&dir.path().join("chart")) {
+        let t = std::fs::read_to_string(&f).expect("read");
+        for s in secrets {
+            assert!(!t.contains(s), "{} holds {s}", f.display());
+        }
+        for (key, value) in [
+            ("traefik.http.middlewares.auth.basicauth.users", v2),
+            ("traefik.frontend.auth.basic.users", v1),
+        ] {
+            let line = format!("{key}: \"{}\"", migrator::emit::redact(value.as_bytes()));
+            annotations += t.matches(&line).count();
+        }
+    }
+    assert_eq!(
+        annotations, 2,
+        "each label becomes an annotation holding its digest"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("dir") {

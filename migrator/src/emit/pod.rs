@@ -721,7 +721,12 @@ fn annotations(b: &mut Builder<'_, '_>) -> Yaml {
     let mut bad = None;
     for (k, v) in &b.svc.labels {
         if name::qualified_name_ok(k) {
-            out.push((k.clone(), Yaml::str(&v.value)));
+            let value = if crate::emit::istio::traefik::holds_credentials(k) {
+                crate::emit::redact(v.value.as_bytes())
+            } else {
+                v.value.clone()
+            };
+            out.push((k.clone(), Yaml::str(value)));
         } else {
             bad = Some(v.source.clone());
         }

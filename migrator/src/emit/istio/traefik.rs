@@ -536,7 +536,7 @@ pub(crate) fn parse(labels: &StringMap, ports: &[u32]) -> Routing {
                     Status::NeedsInput,
                     "-",
                     format!(
-                        "{kind} middleware '{name}': Istio has no {kind}; routers using it are not routed (they would be public). Move authentication into the service or an ext-authz provider (AuthorizationPolicy CUSTOM), then add the route"
+                        "{kind} middleware '{name}': Istio has no {kind}; routers using it are not routed (they would be public). Move authentication into the service or an ext-authz provider (AuthorizationPolicy CUSTOM), then add the route. Its users are not copied into the chart (the annotation holds a redacted digest)"
                     ),
                 ),
                 _ => (
@@ -948,6 +948,20 @@ impl Parser {
 }
 
 /// A v2 rule in disjunctive normal form: one [`Match`] per `||` branch.
+/// Whether a label holds credentials: the users (name and password hash) of a Traefik basic or
+/// digest auth middleware, v2 (`…basicauth.users`, `…digestauth.users`) or v1
+/// (`…frontend.auth.basic`, `…frontend.auth.basic.users`, `…frontend.auth.digest.users`). The
+/// chart never carries them: where labels become annotations, their value is a redacted digest.
+pub(crate) fn holds_credentials(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.starts_with("traefik.")
+        && (k.ends_with(".basicauth.users")
+            || k.ends_with(".digestauth.users")
+            || k.ends_with("frontend.auth.basic")
+            || k.ends_with("frontend.auth.basic.users")
+            || k.ends_with("frontend.auth.digest.users"))
+}
+
 pub(crate) fn parse_rule(rule: &str) -> Result<Vec<Match>, String> {
     let mut p = Parser {
         toks: lex(rule)?,
@@ -1239,6 +1253,30 @@ mod tests {
             "traefik.http.middlewares.hdr.headers.customrequestheaders.X-Env",
         ] {
             assert_eq!(note(&r, l).status, Status::Converted, "{l}");
+        }
+    }
+
+    #[test]
+    fn only_credential_labels_are_flagged() {
+        for k in [
+            "traefik.http.middlewares.auth.basicauth.users",
+            "traefik.http.middlewares.a.digestauth.users",
+            "Traefik.HTTP.Middlewares.Auth.BasicAuth.Users",
+            "traefik.frontend.auth.basic",
+            "traefik.frontend.auth.basic.users",
+            "traefik.web.frontend.auth.basic.users",
+            "traefik.frontend.auth.digest.users",
+        ] {
+            assert!(holds_credentials(k), "{k}");
+        }
+        for k in [
+            "traefik.http.middlewares.auth.basicauth.usersfile",
+            "traefik.http.middlewares.auth.basicauth.realm",
+            "traefik.http.routers.web.rule",
+            "traefik.frontend.auth.forward.address",
+            "com.example.basicauth.users",
+        ] {
+            assert!(!holds_credentials(k), "{k}");
         }
     }
 
