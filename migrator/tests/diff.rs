@@ -504,6 +504,104 @@ async fn cluster_with_server_fields_and_defaults_shows_no_false_differences() {
     );
 }
 
+/// `--istio` against a cluster: the Istio objects installed from `helm template` of the chart
+/// `migrate --istio` writes compare equal to the in-process rendering; drift in a
+/// VirtualService shows as that field.
+#[tokio::test]
+async fn cluster_diff_covers_the_istio_objects() {
+    let Some(helm) = e2e::tool("helm") else {
+        println!("skipping: helm is not on PATH (tests/run installs it)");
+        return;
+    };
+    let stack = repo().join("tests/fixtures/istio/shop/docker-stack.yml");
+    let dir = tempfile::tempdir().expect("tmp");
+    let chart = dir.path().join("chart");
+    let o = migrate(
+        &["--istio", "--name", "shop", "-o", s(&chart), s(&stack)],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = Command::new(&helm)
+        .args(["template", "shop", s(&chart), "--namespace", "shop"])
+        .output()
+        .expect("helm");
+    assert!(o.status.success(), "helm template: {}", text(&o.stderr));
+    let objects = diff::object::parse_yaml_docs(&text(&o.stdout), "helm output").expect("yaml");
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    for k in ["VirtualService", "DestinationRule", "Gateway"] {
+        assert!(kinds.contains(&k), "the chart has a {k}: {kinds:?}");
+    }
+    let api = KubeApi::start().expect("test double");
+    let kc = api.kubeconfig(dir.path(), "shop").expect("kubeconfig");
+    let c = client(&api, dir.path()).await;
+    apply(&c, &objects).await;
+    let diff_istio = |format: &str| {
+        migrate(
+            &[
+                "diff",
+                s(&stack),
+                "--istio",
+                "--name",
+                "shop",
+                "--against",
+                "cluster",
+                "--format",
+                format,
+            ],
+            &[("KUBECONFIG", kc.as_path())],
+        )
+    };
+    let o = diff_istio("text");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("no differences"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Drift in a VirtualService: exactly that field, exit 2.
+    let vs = objects
+        .iter()
+        .find(|o| o["kind"] == "VirtualService")
+        .expect("a VirtualService");
+    let name = vs["metadata"]["name"].as_str().expect("name");
+    let gvk = kube::api::GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
+    let (ar, _) = kube::discovery::pinned_kind(&c, &gvk)
+        .await
+        .expect("discovery");
+    let api_vs: Api<DynamicObject> = Api::namespaced_with(c.clone(), "shop", &ar);
+    api_vs
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"hosts": ["drifted.example.com"]}})),
+        )
+        .await
+        .expect("patch");
+    let o = diff_istio("json");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let r = json(&o);
+    let changed = r["objects"].as_array().expect("objects");
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["key"]["kind"], "VirtualService");
+    assert_eq!(changed[0]["key"]["name"], name);
+    let paths: Vec<&str> = changed[0]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.starts_with("spec.hosts")),
+        "{paths:?}"
+    );
+}
+
 #[tokio::test]
 async fn cluster_objects_of_a_removed_service_are_removed_and_missing_ones_added() {
     let Some(app) = voting_app() else { return };
@@ -697,10 +795,17 @@ fn default_rendering_equals_helm_template() {
         println!("skipping: helm is not on PATH (tests/run installs it)");
         return;
     };
-    let mut stacks: Vec<(PathBuf, String)> = vec![(
-        repo().join("tests/fixtures/chart/stack/docker-stack.yml"),
-        "stack".into(),
-    )];
+    let mut stacks: Vec<(PathBuf, String)> = vec![
+        (
+            repo().join("tests/fixtures/chart/stack/docker-stack.yml"),
+            "stack".into(),
+        ),
+        // Traefik routes and every `x-istio` setting (fault, retries, lanes, pools, outliers).
+        (
+            repo().join("tests/fixtures/istio/shop/docker-stack.yml"),
+            "istio-shop".into(),
+        ),
+    ];
     if let Some(app) = voting_app() {
         let shared = app.parent().expect("stacks").to_path_buf();
         for e in std::fs::read_dir(&shared).expect("stacks") {
@@ -735,11 +840,24 @@ fn default_rendering_equals_helm_template() {
             continue;
         };
         // Both secret modes, a namespaceOverride (`--namespace`) that wins over the release's,
-        // and a partial migration (`--only` the first service: the bridge's mapping ConfigMap).
-        // Istio objects are not rendered in-process yet: `migrate diff --against cluster`
-        // refuses --istio (tested in the binary's tests).
+        // a partial migration (`--only` the first service: the bridge's mapping ConfigMap), and
+        // the Istio objects with every option on (and with only `--istio`).
         let partial = migrator::mesh::Options {
             only: st.services.keys().take(1).cloned().collect(),
+            ..Default::default()
+        };
+        let istio = migrator::mesh::Options {
+            istio: true,
+            ..Default::default()
+        };
+        let istio_all = migrator::mesh::Options {
+            istio: true,
+            ingress: true,
+            mtls: migrator::emit::istio::Mtls::Strict,
+            outlier: true,
+            only: st.services.keys().take(2).cloned().collect(),
+            lanes: vec!["canary".into(), "blue".into()],
+            lane_header: Some("x-env-lane".into()),
             ..Default::default()
         };
         for (secrets, namespace, mesh) in [
@@ -747,6 +865,12 @@ fn default_rendering_equals_helm_template() {
             (SecretMode::ExternalSecrets, None, None),
             (SecretMode::Inline, Some("payments".to_string()), None),
             (SecretMode::Inline, None, Some(&partial)),
+            (SecretMode::Inline, None, Some(&istio)),
+            (
+                SecretMode::Inline,
+                Some("payments".to_string()),
+                Some(&istio_all),
+            ),
         ] {
             let opts = emit::Options {
                 name: emit::chart_name(None, &st, Some(&stack)),
@@ -768,7 +892,7 @@ fn default_rendering_equals_helm_template() {
             let chart = dir.path().join(format!(
                 "{label}-{secrets:?}-{}-{}",
                 namespace.is_some(),
-                mesh.is_some()
+                mesh.map_or(0, |m| 1 + usize::from(m.istio) + usize::from(m.ingress))
             ));
             out.bundle.write(&chart, false).expect("write");
             let release = render::Release {
@@ -792,12 +916,7 @@ fn default_rendering_equals_helm_template() {
             let theirs = sorted_objects(theirs);
             assert_eq!(ours.len(), theirs.len(), "{label}: object count");
             for (a, b) in ours.iter().zip(&theirs) {
-                pretty_assertions::assert_eq!(
-                    a,
-                    b,
-                    "{label} {secrets:?} partial: {}",
-                    mesh.is_some()
-                );
+                pretty_assertions::assert_eq!(a, b, "{label} {secrets:?} mesh: {mesh:?}");
             }
             compared += 1;
         }

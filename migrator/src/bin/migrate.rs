@@ -217,11 +217,6 @@ fn lane_header(text: &str) -> Result<String, String> {
 
 impl MeshArgs {
     /// The mesh options, or a usage error for switches that need --istio.
-    /// Whether Istio objects were asked for (`--istio` or `--mesh istio`).
-    fn istio_requested(&self) -> bool {
-        self.options().is_ok_and(|o| o.istio)
-    }
-
     fn options(&self) -> Result<migrator::mesh::Options, String> {
         use migrator::emit::istio::Mtls;
         let istio = self.istio || self.mesh == MeshArg::Istio;

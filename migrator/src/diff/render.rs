@@ -32,7 +32,9 @@ pub struct Rendered {
     pub object: Value,
 }
 
-/// Renders every template tree with the chart's default values (`values.yaml` of `bundle`).
+/// Renders every template with the chart's default values (`values.yaml` of `bundle`): the trees,
+/// and the templates the emitter writes as text (the Istio objects, wrapped in `{{- if … }}`),
+/// whose text is rendered and parsed.
 pub fn objects(bundle: &Bundle, trees: &[Tree], release: &Release) -> Result<Vec<Rendered>, Error> {
     let cx = Context::new(bundle, release)?;
     let mut out = Vec::new();
@@ -43,6 +45,30 @@ pub fn objects(bundle: &Bundle, trees: &[Tree], release: &Release) -> Result<Vec
                 out.push(Rendered {
                     template: path.clone(),
                     object: value,
+                });
+            }
+        }
+    }
+    let in_trees: std::collections::BTreeSet<&str> =
+        trees.iter().map(|(p, _)| p.as_str()).collect();
+    for (path, file) in &bundle.files {
+        let Some(template) = path
+            .to_str()
+            .and_then(|p| p.strip_prefix("templates/"))
+            .filter(|p| p.ends_with(".yaml") && !in_trees.contains(p))
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&file.bytes);
+        if !text.starts_with("{{- if ") {
+            return Err(Context::unsupported(template, "a template written as text"));
+        }
+        let rendered = cx.inline(&text, template, Some(()))?;
+        for object in object::parse_yaml_docs(&rendered, template)? {
+            if !object.is_null() {
+                out.push(Rendered {
+                    template: template.to_string(),
+                    object,
                 });
             }
         }
@@ -135,20 +161,53 @@ impl<'a> Context<'a> {
         })
     }
 
-    /// `.Values.a.b` (or `$.Values…`) → the value (null when a key is missing, as Helm prints).
+    /// `.Values.a.b` (or `$.Values…`) → the value (null when a key is missing, as Helm prints);
+    /// also `(index EXPR "key")` and `(default EXPR EXPR)`, each optionally followed by
+    /// `.field.path`, and string literals (the lanes' templates use them).
     fn lookup(&self, expr: &str, template: &str) -> Result<Value, Error> {
-        let path = expr.trim().trim_start_matches('$');
-        let Some(rest) = path.strip_prefix(".Values") else {
-            return Err(Self::unsupported(template, expr));
-        };
-        let mut v = &self.values;
-        for k in rest.split('.').filter(|k| !k.is_empty()) {
-            match v.get(k) {
-                Some(next) => v = next,
-                None => return Ok(Value::Null),
-            }
+        let expr = expr.trim();
+        let unsupported = || Self::unsupported(template, expr);
+        if let Some(text) = expr.strip_prefix('"') {
+            let text = text.strip_suffix('"').ok_or_else(unsupported)?;
+            return Ok(Value::String(text.to_string()));
         }
-        Ok(v.clone())
+        if expr.starts_with('(') {
+            let close = matching_paren(expr).ok_or_else(unsupported)?;
+            let value = self.call(&expr[1..close], template)?;
+            return Ok(field_path(&value, &expr[close + 1..]));
+        }
+        let path = expr.trim_start_matches('$');
+        let Some(rest) = path.strip_prefix(".Values") else {
+            return Err(unsupported());
+        };
+        Ok(field_path(&self.values, rest))
+    }
+
+    /// A function call inside parentheses: `index MAP "key"`, `default DEFAULT GIVEN`.
+    fn call(&self, text: &str, template: &str) -> Result<Value, Error> {
+        let args = arguments(text).ok_or_else(|| Self::unsupported(template, text))?;
+        match args.as_slice() {
+            ["index", map, key] => {
+                let map = self.lookup(map, template)?;
+                let key = self.lookup(key, template)?;
+                Ok(match (&map, &key) {
+                    (Value::Object(m), Value::String(k)) => {
+                        m.get(k).cloned().unwrap_or(Value::Null)
+                    }
+                    _ => Value::Null,
+                })
+            }
+            ["default", fallback, given] => {
+                let given = self.lookup(given, template)?;
+                if truthy(&given) {
+                    Ok(given)
+                } else {
+                    self.lookup(fallback, template)
+                }
+            }
+            [one] => self.lookup(one, template),
+            _ => Err(Self::unsupported(template, text)),
+        }
     }
 
     fn labels(&self, selector_only: bool) -> Vec<(String, Value)> {
@@ -269,10 +328,11 @@ impl<'a> Context<'a> {
     fn inline(&self, text: &str, template: &str, file: Option<()>) -> Result<String, Error> {
         let mut out = String::new();
         let mut rest = text;
-        // The value of the innermost `with` (`.`), and whether its body is printed.
-        let mut with: Option<(Value, bool)> = None;
+        // Open `with` / `if` blocks, innermost last: the value of `.` in each, and whether its
+        // body is printed.
+        let mut blocks: Vec<(Option<Value>, bool)> = Vec::new();
         while let Some(at) = rest.find("{{") {
-            let printing = with.as_ref().is_none_or(|(_, p)| *p);
+            let printing = blocks.last().is_none_or(|(_, p)| *p);
             if printing {
                 out.push_str(&rest[..at]);
             }
@@ -288,17 +348,20 @@ impl<'a> Context<'a> {
                 let kept = out.trim_end().len();
                 out.truncate(kept);
             }
+            let dot = blocks.last().and_then(|(d, _)| d.clone());
             if let Some(expr) = action.strip_prefix("with ") {
-                if with.is_some() {
-                    return Err(Self::unsupported(template, action));
-                }
                 let v = self.lookup(expr, template)?;
-                let t = truthy(&v);
-                with = Some((v, t));
+                let t = printing && truthy(&v);
+                blocks.push((Some(v), t));
+                continue;
+            }
+            if let Some(cond) = action.strip_prefix("if ") {
+                let t = printing && self.condition(cond, template)?;
+                blocks.push((dot, t));
                 continue;
             }
             if action == "end" {
-                if with.take().is_none() {
+                if blocks.pop().is_none() {
                     return Err(Self::unsupported(template, action));
                 }
                 continue;
@@ -306,11 +369,46 @@ impl<'a> Context<'a> {
             if !printing {
                 continue;
             }
-            let dot = with.as_ref().map(|(v, _)| v);
-            out.push_str(&self.action(action, template, dot, file.is_some())?);
+            out.push_str(&self.action(action, template, dot.as_ref(), file.is_some())?);
+        }
+        if !blocks.is_empty() {
+            return Err(Self::unsupported(template, "a block without its end"));
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// An `if` condition: a value, or `and` / `or` of values, or `not` of one.
+    fn condition(&self, cond: &str, template: &str) -> Result<bool, Error> {
+        let words: Vec<&str> = cond.split_whitespace().collect();
+        let value = |w: &str| -> Result<bool, Error> {
+            if w.starts_with(".Values") || w.starts_with("$.Values") {
+                Ok(truthy(&self.lookup(w, template)?))
+            } else {
+                Err(Self::unsupported(template, cond))
+            }
+        };
+        match words.as_slice() {
+            [one] => value(one),
+            ["not", one] => Ok(!value(one)?),
+            ["and", rest @ ..] if !rest.is_empty() => {
+                for w in rest {
+                    if !value(w)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            ["or", rest @ ..] if !rest.is_empty() => {
+                for w in rest {
+                    if value(w)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            _ => Err(Self::unsupported(template, cond)),
+        }
     }
 
     /// One action's output text.
@@ -348,6 +446,16 @@ impl<'a> Context<'a> {
         }
         if head == format!("include \"{n}.namespace\" .") && pipes.is_empty() {
             return Ok(self.namespace());
+        }
+        // `toYaml X | nindent N`: the value on a new line at indent N. Written as JSON (which is
+        // YAML): the text differs from Helm's, the parsed value does not.
+        if let Some(expr) = head.strip_prefix("toYaml ")
+            && let Some(indent) = pipes.strip_prefix("nindent ")
+        {
+            let indent: usize = indent.trim().parse().map_err(|_| unsupported())?;
+            let value = self.lookup(expr, template)?;
+            let json = serde_json::to_string(&value).map_err(|_| unsupported())?;
+            return Ok(format!("\n{}{json}", " ".repeat(indent)));
         }
         if let Some(list) = head.strip_prefix("list ")
             && pipes == "join \"\" | sha256sum | quote"
@@ -394,7 +502,10 @@ impl<'a> Context<'a> {
                 "b64enc" => Ok(base64::engine::general_purpose::STANDARD.encode(&bytes)),
                 _ => Err(unsupported()),
             };
-        } else if head.starts_with(".Values") || head.starts_with("$.Values") {
+        } else if head.starts_with(".Values")
+            || head.starts_with("$.Values")
+            || head.starts_with('(')
+        {
             self.lookup(head, template)?
         } else {
             return Err(unsupported());
@@ -405,6 +516,65 @@ impl<'a> Context<'a> {
             _ => Err(unsupported()),
         }
     }
+}
+
+/// `.a.b` under `value` (null when a key is missing).
+fn field_path(value: &Value, path: &str) -> Value {
+    let mut v = value;
+    for k in path.split('.').filter(|k| !k.is_empty()) {
+        match v.get(k) {
+            Some(next) => v = next,
+            None => return Value::Null,
+        }
+    }
+    v.clone()
+}
+
+/// The index of the `)` closing the `(` that `text` starts with.
+fn matching_paren(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A call's words: split at spaces outside parentheses and quotes.
+fn arguments(text: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.checked_sub(1)?,
+            ' ' if !quoted && depth == 0 => {
+                if let Some(s) = start.take() {
+                    out.push(&text[s..i]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        start.get_or_insert(i);
+    }
+    if let Some(s) = start {
+        out.push(&text[s..]);
+    }
+    (depth == 0 && !quoted).then_some(out)
 }
 
 /// Go's `with` / `if` truth: empty strings, maps, lists, zero, false and nil are false.

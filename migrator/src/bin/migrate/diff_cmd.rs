@@ -74,13 +74,6 @@ pub(super) fn main() -> ExitCode {
 
 fn run(cli: &DiffCli) -> anyhow::Result<(String, bool)> {
     let to_cluster = cli.against == "cluster";
-    if to_cluster && cli.base.mesh.istio_requested() {
-        anyhow::bail!(
-            "--against cluster cannot render the Istio templates in-process yet; compare the chart \
-             without --istio/--mesh istio, or compare with a folder (--against DIR) written by \
-             `migrate --istio`"
-        );
-    }
     let Prepared {
         output,
         trees,
@@ -153,24 +146,5 @@ mod tests {
         assert!(missing.use_stderr());
         let help = DiffCli::try_parse_from(["diff", "--help"]).expect_err("help");
         assert!(help.to_string().contains("Usage: migrate diff"), "{help}");
-    }
-
-    #[test]
-    fn cluster_diff_with_istio_is_refused_before_anything_is_read() {
-        let cli = DiffCli::try_parse_from([
-            "diff",
-            "no-such-stack.yml",
-            "--istio",
-            "--against",
-            "cluster",
-        ])
-        .expect("parse");
-        // Refused before the stack is read (the file does not exist) or a cluster is contacted.
-        let err = run(&cli).expect_err("refused");
-        assert!(
-            err.to_string()
-                .contains("cannot render the Istio templates in-process"),
-            "{err}"
-        );
     }
 }
