@@ -122,15 +122,8 @@ fn unchanged_stack_has_no_differences() {
     let o = migrate(&[s(&stack), "-o", s(&out)], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = migrate(&["diff", s(&stack), "--against", s(&out)], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
+    assert_no_differences(&o);
     let t = text(&o.stdout);
-    assert!(t.contains("no differences"), "{t}");
     assert!(t.contains("ledger: ") && t.contains("needs-input"), "{t}");
 }
 
@@ -414,6 +407,39 @@ async fn apply(client: &kube::Client, objects: &[Value]) {
     }
 }
 
+/// Changes a live object in namespace `shop` (a merge patch), as drift does.
+async fn drift(
+    c: &kube::Client,
+    (group, version, kind): (&str, &str, &str),
+    name: &str,
+    patch: Value,
+) {
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let (ar, _) = kube::discovery::pinned_kind(c, &gvk)
+        .await
+        .expect("discovery");
+    let api: Api<DynamicObject> = Api::namespaced_with(c.clone(), "shop", &ar);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .expect("patch");
+}
+
+/// A diff that exits 0 and says so.
+fn assert_no_differences(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("no differences"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
 fn cluster_diff(stack: &Path, name: &str, kubeconfig: &Path, format: &str) -> Output {
     migrate(
         &[
@@ -455,19 +481,7 @@ async fn cluster_with_server_fields_and_defaults_shows_no_false_differences() {
         assert!(vote.pointer(p).is_some(), "the double fills {p}");
     }
     let writes_before = api.requests().iter().filter(|(m, _)| m != "GET").count();
-    let o = cluster_diff(&stack, "example-voting-app", &kc, "text");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    assert!(
-        text(&o.stdout).contains("no differences"),
-        "{}",
-        text(&o.stdout)
-    );
+    assert_no_differences(&cluster_diff(&stack, "example-voting-app", &kc, "text"));
     let writes_after = api.requests().iter().filter(|(m, _)| m != "GET").count();
     assert_eq!(
         writes_before, writes_after,
@@ -475,19 +489,8 @@ async fn cluster_with_server_fields_and_defaults_shows_no_false_differences() {
     );
 
     // Drift in one field: exactly that field, exit 2.
-    let gvk = kube::api::GroupVersionKind::gvk("apps", "v1", "Deployment");
-    let (ar, _) = kube::discovery::pinned_kind(&c, &gvk)
-        .await
-        .expect("discovery");
-    let deployments: Api<DynamicObject> = Api::namespaced_with(c.clone(), "shop", &ar);
-    deployments
-        .patch(
-            "vote",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
-        )
-        .await
-        .expect("scale");
+    let replicas = serde_json::json!({"spec": {"replicas": 3}});
+    drift(&c, ("apps", "v1", "Deployment"), "vote", replicas).await;
     let o = cluster_diff(&stack, "example-voting-app", &kc, "text");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     // Shown with --nocapture; docs/diff.md quotes it.
@@ -551,38 +554,21 @@ async fn cluster_diff_covers_the_istio_objects() {
             &[("KUBECONFIG", kc.as_path())],
         )
     };
-    let o = diff_istio("text");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    assert!(
-        text(&o.stdout).contains("no differences"),
-        "{}",
-        text(&o.stdout)
-    );
+    assert_no_differences(&diff_istio("text"));
     // Drift in a VirtualService: exactly that field, exit 2.
     let vs = objects
         .iter()
         .find(|o| o["kind"] == "VirtualService")
         .expect("a VirtualService");
     let name = vs["metadata"]["name"].as_str().expect("name");
-    let gvk = kube::api::GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
-    let (ar, _) = kube::discovery::pinned_kind(&c, &gvk)
-        .await
-        .expect("discovery");
-    let api_vs: Api<DynamicObject> = Api::namespaced_with(c.clone(), "shop", &ar);
-    api_vs
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"hosts": ["drifted.example.com"]}})),
-        )
-        .await
-        .expect("patch");
+    let hosts = serde_json::json!({"spec": {"hosts": ["drifted.example.com"]}});
+    drift(
+        &c,
+        ("networking.istio.io", "v1", "VirtualService"),
+        name,
+        hosts,
+    )
+    .await;
     let o = diff_istio("json");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let r = json(&o);

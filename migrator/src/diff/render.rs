@@ -530,51 +530,50 @@ fn field_path(value: &Value, path: &str) -> Value {
     v.clone()
 }
 
-/// The index of the `)` closing the `(` that `text` starts with.
-fn matching_paren(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
+/// Each character of `text` with the parenthesis depth after it (`None` once a `)` has no `(`)
+/// and whether it is inside a quoted string.
+fn nesting(text: &str) -> impl Iterator<Item = (usize, char, Option<usize>, bool)> + '_ {
+    let mut depth = Some(0usize);
     let mut quoted = false;
-    for (i, c) in text.char_indices() {
+    text.char_indices().map(move |(i, c)| {
         match c {
             '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
+            '(' if !quoted => depth = depth.map(|d| d + 1),
+            ')' if !quoted => depth = depth.and_then(|d| d.checked_sub(1)),
             _ => {}
         }
-    }
-    None
+        (i, c, depth, quoted)
+    })
+}
+
+/// The index of the `)` closing the `(` that `text` starts with.
+fn matching_paren(text: &str) -> Option<usize> {
+    nesting(text)
+        .take_while(|(_, _, depth, _)| depth.is_some())
+        .find(|&(_, c, depth, quoted)| c == ')' && !quoted && depth == Some(0))
+        .map(|(i, ..)| i)
 }
 
 /// A call's words: split at spaces outside parentheses and quotes.
 fn arguments(text: &str) -> Option<Vec<&str>> {
     let mut out = Vec::new();
     let mut start = None;
-    let mut depth = 0usize;
-    let mut quoted = false;
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth = depth.checked_sub(1)?,
-            ' ' if !quoted && depth == 0 => {
-                if let Some(s) = start.take() {
-                    out.push(&text[s..i]);
-                }
-                continue;
+    let mut last = (Some(0), false);
+    for (i, c, depth, quoted) in nesting(text) {
+        depth?;
+        last = (depth, quoted);
+        if c == ' ' && !quoted && depth == Some(0) {
+            if let Some(s) = start.take() {
+                out.push(&text[s..i]);
             }
-            _ => {}
+        } else {
+            start.get_or_insert(i);
         }
-        start.get_or_insert(i);
     }
     if let Some(s) = start {
         out.push(&text[s..]);
     }
-    (depth == 0 && !quoted).then_some(out)
+    (last == (Some(0), false)).then_some(out)
 }
 
 /// Go's `with` / `if` truth: empty strings, maps, lists, zero, false and nil are false.
@@ -661,6 +660,24 @@ pub(crate) fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_split_into_words_outside_parentheses_and_quotes() {
+        assert_eq!(
+            arguments(r#"default .Values.a (index .Values.b "x y").tag"#),
+            Some(vec![
+                "default",
+                ".Values.a",
+                r#"(index .Values.b "x y").tag"#
+            ])
+        );
+        assert_eq!(arguments("index (a b"), None);
+        assert_eq!(arguments("a) b"), None);
+        assert_eq!(arguments(r#"a "b"#), None);
+        assert_eq!(matching_paren(r#"(index .V "a)b").tag"#), Some(15));
+        assert_eq!(matching_paren("(a (b) c) d"), Some(8));
+        assert_eq!(matching_paren("(a"), None);
+    }
 
     #[test]
     fn go_quoting_matches_strconv_quote() {
