@@ -218,31 +218,51 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         services = config.mesh_services.len(),
         "mesh services loaded"
     );
+    // `/ready` once every part that starts with a first round has finished it.
+    let mut parts = Vec::new();
     if let Some((store, events)) = kube_store {
+        let store_ready = Arc::new(AtomicBool::new(false));
+        parts.push(store_ready.clone());
         tasks.push((
             "registry store",
-            store.spawn(registry.clone(), events, stop_rx.clone()),
+            store.spawn(registry.clone(), events, store_ready, stop_rx.clone()),
         ));
     }
     match discovery {
-        // Discovery owns the mesh apps (static ones included) and sets `ready` at its first sync.
-        Some(d) => tasks.push((
-            "discovery",
-            d.spawn(
-                config.mesh_services.clone(),
-                advertise,
-                registry.clone(),
-                ready.clone(),
-                stop_rx,
-            )?,
-        )),
+        // Discovery owns the mesh apps (static ones included) and is ready at its first sync.
+        Some(d) => {
+            let mesh_ready = Arc::new(AtomicBool::new(false));
+            parts.push(mesh_ready.clone());
+            tasks.push((
+                "discovery",
+                d.spawn(
+                    config.mesh_services.clone(),
+                    advertise,
+                    registry.clone(),
+                    mesh_ready,
+                    stop_rx.clone(),
+                )?,
+            ));
+        }
         None => {
             tasks.push((
                 "mesh sync",
-                tokio::spawn(follow_mesh(registry.clone(), updates, advertise, stop_rx)),
+                tokio::spawn(follow_mesh(
+                    registry.clone(),
+                    updates,
+                    advertise,
+                    stop_rx.clone(),
+                )),
             ));
-            ready.store(true, Ordering::SeqCst);
         }
+    }
+    if parts.is_empty() {
+        ready.store(true, Ordering::SeqCst);
+    } else {
+        tasks.push((
+            "readiness",
+            tokio::spawn(ready_when_all(parts, ready.clone(), stop_rx)),
+        ));
     }
     tracing::info!("eureka listening on {eureka_addr}");
     tracing::info!("admin listening on {admin_addr}");
@@ -310,6 +330,28 @@ where
         tracing::warn!("shutdown grace period over; dropping remaining connections");
     }
     Ok(())
+}
+
+/// Sets `ready` once every flag in `parts` is true (each part sets its own after its first
+/// round), checking every 20 ms; ends then, or at `stop`.
+async fn ready_when_all(
+    parts: Vec<Arc<AtomicBool>>,
+    ready: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        if parts.iter().all(|p| p.load(Ordering::SeqCst)) {
+            ready.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
 }
 
 async fn evict_every(

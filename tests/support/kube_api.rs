@@ -317,6 +317,13 @@ impl KubeApi {
         }
     }
 
+    /// Answers `verb` on `plural` again (undoes [`KubeApi::deny`]).
+    pub fn allow(&self, verb: &str, plural: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.denied.remove(&(verb.to_string(), plural.to_string()));
+        }
+    }
+
     /// Every request so far as (method, path and query).
     pub fn requests(&self) -> Vec<(String, String)> {
         self.state

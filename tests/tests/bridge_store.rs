@@ -203,3 +203,80 @@ async fn three_replicas_share_one_registry_through_workload_entries() -> anyhow:
     }
     Ok(())
 }
+
+/// A replica is ready only after its store's first full round, and that round deletes the
+/// ServiceEntries left (by a replica that stopped) for apps without instances, never one whose
+/// app still has a WorkloadEntry.
+#[tokio::test]
+async fn ready_after_the_first_round_which_removes_left_over_service_entries() -> anyhow::Result<()>
+{
+    let api = KubeApi::start()?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = api.kubeconfig(dir.path(), NS)?;
+    // A first replica registers the app; its WorkloadEntry and ServiceEntry exist.
+    let first = bridge(&kubeconfig).await?;
+    register(first.eureka_addr()).await?;
+    let se_name = bridge::discovery::store::service_entry_name(APP);
+    poll::until("ServiceEntry written", AGREE, || async {
+        Ok(api.object("networking.istio.io/v1", "serviceentries", NS, &se_name))
+    })
+    .await?;
+    // A ServiceEntry for an app that is gone, as a stopped replica would leave it.
+    let gone = bridge::discovery::store::service_entry_name("LEGACY-GONE");
+    let mut left = api
+        .object("networking.istio.io/v1", "serviceentries", NS, &se_name)
+        .context("a ServiceEntry to copy")?;
+    left["metadata"] = serde_json::json!({
+        "name": gone, "namespace": NS,
+        "labels": {bridge::discovery::store::MANAGED_LABEL: "eureka"},
+    });
+    left["spec"]["workloadSelector"]["labels"]["app"] = serde_json::json!("legacy-gone");
+    let double: SocketAddr = api.url().trim_start_matches("http://").parse()?;
+    let r = http::send(
+        double,
+        "POST",
+        &format!("/apis/networking.istio.io/v1/namespaces/{NS}/serviceentries"),
+        &[("Content-Type", "application/json")],
+        left.to_string().as_bytes(),
+    )
+    .await?;
+    anyhow::ensure!(r.status == 201, "create: {}", r.summary());
+
+    // A second replica that may not delete ServiceEntries yet: not ready, nothing deleted.
+    api.deny("delete", "serviceentries");
+    let second = bridge(&kubeconfig).await?;
+    let ready = |b: &bridge::run::Running| {
+        let at = b.admin_addr();
+        async move { Ok::<u16, anyhow::Error>(http::send(at, "GET", "/ready", &[], b"").await?.status) }
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        ready(&second).await?,
+        503,
+        "ready before its first full round"
+    );
+    assert!(
+        api.object("networking.istio.io/v1", "serviceentries", NS, &gone)
+            .is_some()
+    );
+    // Allowed: within 2 s it is ready, the left-over entry is gone, the live app's is kept.
+    api.allow("delete", "serviceentries");
+    poll::until("second replica ready", AGREE, || async {
+        Ok((ready(&second).await? == 200).then_some(()))
+    })
+    .await?;
+    assert!(
+        api.object("networking.istio.io/v1", "serviceentries", NS, &gone)
+            .is_none(),
+        "the left-over ServiceEntry is deleted"
+    );
+    assert!(
+        api.object("networking.istio.io/v1", "serviceentries", NS, &se_name)
+            .is_some(),
+        "the ServiceEntry of an app with instances is kept"
+    );
+    assert_eq!(ready(&first).await?, 200);
+    first.shutdown().await?;
+    second.shutdown().await?;
+    Ok(())
+}

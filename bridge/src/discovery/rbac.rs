@@ -68,7 +68,7 @@ pub const SERVICE_ENTRIES: Access = Access {
     version: "v1",
     kind: "ServiceEntry",
     resource: "serviceentries",
-    verbs: &["delete", "patch"],
+    verbs: &["delete", "list", "patch"],
     scope: Scope::Store,
 };
 

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
+};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
@@ -49,8 +51,9 @@ pub const LEASE_ANNOTATION: &str = "meshmove.io/lease-renewed";
 /// (server-side apply), delete.
 pub const STORE_VERBS: &[&str] = &["delete", "list", "patch", "watch"];
 
-/// The verbs the store calls on ServiceEntries: patch (server-side apply), delete.
-pub const SERVICE_ENTRY_VERBS: &[&str] = &["delete", "patch"];
+/// The verbs the store calls on ServiceEntries: patch (server-side apply), delete, and list (at
+/// start, to find the ones left by replicas for apps that are gone).
+pub const SERVICE_ENTRY_VERBS: &[&str] = &["delete", "list", "patch"];
 
 /// The WorkloadEntry resource (`networking.istio.io/v1`), from the RBAC table.
 pub fn workload_entries() -> ApiResource {
@@ -295,11 +298,14 @@ impl KubeStore {
         )
     }
 
-    /// Runs the reconcile loop until `stop`.
+    /// Runs the reconcile loop until `stop`. `ready` turns true after the first round that
+    /// succeeds entirely: the registry holds what the API holds, this replica's ServiceEntries
+    /// are applied, and ServiceEntries left for apps that are gone are deleted.
     pub fn spawn(
         self,
         registry: Arc<Registry>,
         events: impl futures_util::Stream<Item = ()> + Send + 'static,
+        ready: Arc<std::sync::atomic::AtomicBool>,
         mut stop: signal::Receiver<bool>,
     ) -> JoinHandle<Result<(), Error>> {
         tokio::spawn(async move {
@@ -316,17 +322,29 @@ impl KubeStore {
             let _ = self.store.wait_until_ready().await;
             let mut synced: BTreeMap<String, Synced> = BTreeMap::new();
             let mut entries: BTreeMap<String, Value> = BTreeMap::new();
+            // ServiceEntries found at start that may be left over (listed once), until handled.
+            let mut leftovers: Option<Vec<(String, String)>> = None;
             let mut tick =
                 tokio::time::interval(Duration::from_millis(self.config.sync_interval_ms.max(10)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
+                        let mut ok = true;
                         if let Err(e) = self.reconcile(&registry, &mut synced).await {
                             tracing::warn!(error = %e, "registry store sync failed; retrying");
+                            ok = false;
                         }
                         if let Err(e) = self.service_entries(&registry, &mut entries).await {
                             tracing::warn!(error = %e, "service entry sync failed; retrying");
+                            ok = false;
+                        }
+                        if ok && let Err(e) = self.leftovers(&entries, &mut leftovers).await {
+                            tracing::warn!(error = %e, "removing ServiceEntries of gone apps failed; retrying");
+                            ok = false;
+                        }
+                        if ok && !ready.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                            tracing::info!("registry store: first round done");
                         }
                     }
                     _ = stop.changed() => break,
@@ -402,6 +420,63 @@ impl KubeStore {
                 Err(e) => return Err(e),
             }
             applied.remove(&app);
+        }
+        Ok(())
+    }
+
+    /// Deletes the ServiceEntries this store writes (by their label) that no app needs any more:
+    /// left by a replica that stopped after the app's last instance went. Listed once at start;
+    /// one is deleted only when no WorkloadEntry selects it, asked of the API (not this replica's
+    /// cache, which may lag behind another replica that just registered the app).
+    async fn leftovers(
+        &self,
+        applied: &BTreeMap<String, Value>,
+        pending: &mut Option<Vec<(String, String)>>,
+    ) -> Result<(), kube::Error> {
+        if pending.is_none() {
+            let listed = self
+                .service_entries
+                .list(&ListParams::default().labels(&format!("{MANAGED_LABEL}=eureka")))
+                .await?;
+            let found = listed
+                .items
+                .iter()
+                .filter_map(|se| {
+                    let name = se.metadata.name.clone()?;
+                    let app = se.data["spec"]["workloadSelector"]["labels"]["app"]
+                        .as_str()?
+                        .to_string();
+                    Some((name, app))
+                })
+                .collect();
+            *pending = Some(found);
+        }
+        let Some(list) = pending.as_mut() else {
+            return Ok(());
+        };
+        let mine: std::collections::BTreeSet<String> =
+            applied.keys().map(|a| service_entry_name(a)).collect();
+        while let Some((name, app)) = list.last().cloned() {
+            if !mine.contains(&name) {
+                let selected = self
+                    .api
+                    .list(&ListParams::default().labels(&format!("app={app}")).limit(1))
+                    .await?;
+                if selected.items.is_empty() {
+                    match self
+                        .service_entries
+                        .delete(&name, &DeleteParams::default())
+                        .await
+                    {
+                        Ok(_) => {
+                            tracing::info!(service_entry = %name, "deleted: its app has no instances")
+                        }
+                        Err(kube::Error::Api(e)) if e.code == 404 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            list.pop();
         }
         Ok(())
     }
