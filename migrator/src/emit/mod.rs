@@ -235,6 +235,11 @@ pub(crate) struct Cx<'a> {
     renderer: Option<render::Renderer>,
     /// The template trees, kept only when asked for ([`chart_with_trees`]).
     trees: Option<Vec<Tree>>,
+    /// The actions every object's metadata and selector repeat, written once: the labels and
+    /// selector-labels includes (as `Yaml::Lines`) and the namespace include.
+    labels_include: String,
+    selector_include: String,
+    namespace_include: String,
     /// The templates the renderer wrote to [`Options::stage`].
     staged: bundle::Staged,
 }
@@ -267,6 +272,15 @@ impl<'a> Cx<'a> {
             service_keys: BTreeMap::new(),
             persistence: BTreeMap::new(),
             renderer: render::Renderer::start(opts.stage.clone()),
+            labels_include: format!(
+                "{{{{- include \"{}.labels\" . | nindent {{I}} }}}}",
+                opts.name
+            ),
+            selector_include: format!(
+                "{{{{- include \"{}.selectorLabels\" . | nindent {{I}} }}}}",
+                opts.name
+            ),
+            namespace_include: format!("{{{{ include \"{}.namespace\" . }}}}", opts.name),
             trees: None,
             staged: bundle::Staged::default(),
         }
@@ -409,10 +423,7 @@ impl<'a> Cx<'a> {
     ) -> Yaml {
         let mut labels = vec![(
             String::new(),
-            Yaml::Lines(vec![format!(
-                "{{{{- include \"{}\" . | nindent {{I}} }}}}",
-                self.helper("labels")
-            )]),
+            Yaml::Lines(vec![self.labels_include.clone()]),
         )];
         if let Some(c) = component {
             labels.push(("app.kubernetes.io/component".into(), Yaml::str(c)));
@@ -421,10 +432,7 @@ impl<'a> Cx<'a> {
             ("name".to_string(), Yaml::str(name)),
             (
                 "namespace".to_string(),
-                Yaml::Tpl(format!(
-                    "{{{{ include \"{}\" . }}}}",
-                    self.helper("namespace")
-                )),
+                Yaml::Tpl(self.namespace_include.clone()),
             ),
             ("labels".to_string(), Yaml::Map(labels)),
         ];
@@ -437,10 +445,7 @@ impl<'a> Cx<'a> {
         Yaml::Map(vec![
             (
                 String::new(),
-                Yaml::Lines(vec![format!(
-                    "{{{{- include \"{}\" . | nindent {{I}} }}}}",
-                    self.helper("selectorLabels")
-                )]),
+                Yaml::Lines(vec![self.selector_include.clone()]),
             ),
             ("app.kubernetes.io/component".into(), Yaml::str(component)),
         ])
