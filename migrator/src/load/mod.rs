@@ -188,7 +188,6 @@ pub fn load(opts: &Options) -> Result<Loaded, Error> {
                 .into(),
         });
     }
-    schema::compile_ahead(opts.dialect);
     let mut trees = Vec::with_capacity(opts.files.len());
     let mut first_version: Option<String> = None;
     for file in &opts.files {

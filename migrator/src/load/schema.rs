@@ -203,14 +203,7 @@ pub fn is_go_duration(s: &str) -> bool {
     true
 }
 
-/// A compiled schema, and whether its `services` may be validated in parts (see
-/// [`services_split`]).
-struct Compiled {
-    validator: Validator,
-    split: bool,
-}
-
-fn compile(text: Option<&str>) -> Result<Option<Compiled>, String> {
+fn compile(text: Option<&str>) -> Result<Option<Validator>, String> {
     let Some(text) = text else {
         return Ok(None);
     };
@@ -222,130 +215,17 @@ fn compile(text: Option<&str>) -> Result<Option<Compiled>, String> {
         .with_format("ports", |_: &str| true)
         .with_format("expose", |_: &str| true)
         .build(&schema)
-        .map(|validator| {
-            Some(Compiled {
-                validator,
-                split: services_split(&schema),
-            })
-        })
+        .map(Some)
         .map_err(|e| format!("embedded schema does not compile: {e}"))
 }
 
-/// Whether a document is valid exactly when the document without some of its services and a
-/// document of only those services both are: the top level ties its properties together with
-/// nothing (no `required`, counts, dependencies or combinators), and `services` checks each
-/// service on its own (`patternProperties`, `additionalProperties`, nothing counting them).
-fn services_split(schema: &serde_json::Value) -> bool {
-    const FREE: [&str; 7] = [
-        "$schema",
-        "id",
-        "$id",
-        "title",
-        "description",
-        "definitions",
-        "type",
-    ];
-    let only = |v: &serde_json::Value, allowed: &[&str]| {
-        v.as_object()
-            .is_some_and(|o| o.keys().all(|k| allowed.contains(&k.as_str())))
-    };
-    let top_ok = only(
-        schema,
-        &[
-            &FREE[..],
-            &["properties", "patternProperties", "additionalProperties"],
-        ]
-        .concat(),
-    ) && schema["type"] == "object";
-    let services = &schema["properties"]["services"];
-    let services_ok = only(
-        services,
-        &[&FREE[..], &["patternProperties", "additionalProperties"]].concat(),
-    ) && services["type"] == "object";
-    top_ok && services_ok
-}
-
-static SWARM: OnceLock<Result<Option<Compiled>, String>> = OnceLock::new();
-static COMPOSE: OnceLock<Result<Option<Compiled>, String>> = OnceLock::new();
-
-fn validator(dialect: Dialect) -> &'static Result<Option<Compiled>, String> {
+fn validator(dialect: Dialect) -> &'static Result<Option<Validator>, String> {
+    static SWARM: OnceLock<Result<Option<Validator>, String>> = OnceLock::new();
+    static COMPOSE: OnceLock<Result<Option<Validator>, String>> = OnceLock::new();
     match dialect {
         Dialect::Swarm => SWARM.get_or_init(|| compile(SWARM_SCHEMA)),
         Dialect::Compose => COMPOSE.get_or_init(|| compile(COMPOSE_SCHEMA)),
     }
-}
-
-/// Compiles the schema of `dialect` on a thread of its own, so it is ready when the file has
-/// been parsed ([`validate`] waits for it if not). Compiling takes about as long as parsing a
-/// 100-service stack.
-pub fn compile_ahead(dialect: Dialect) {
-    let ready = match dialect {
-        Dialect::Swarm => SWARM.get().is_some(),
-        Dialect::Compose => COMPOSE.get().is_some(),
-    };
-    if !ready {
-        // Without a thread, `validate` compiles it.
-        let _ = std::thread::Builder::new()
-            .name("load-schema".into())
-            .spawn(move || {
-                validator(dialect);
-            });
-    }
-}
-
-/// Services from which [`validate`] checks a stack in two halves.
-const SPLIT_FROM: usize = 200;
-
-/// Whether `root` is valid, checked as two documents on two threads: `root` with the first half
-/// of its services, and the second half alone (only for schemas where that is the same check,
-/// see [`services_split`]). `false` also when the stack is too small to split.
-fn valid_in_halves(root: &Node, validator: &Validator) -> bool {
-    let Some(Value::Map(services)) = root.get("services").map(|n| &n.value) else {
-        return false;
-    };
-    if services.len() < SPLIT_FROM {
-        return false;
-    }
-    let Value::Map(top) = &root.value else {
-        return false;
-    };
-    let (first, second) = services.split_at(services.len() / 2);
-    let object = |entries: &[super::node::Entry]| {
-        serde_json::Value::Object(
-            entries
-                .iter()
-                .map(|e| (e.key.clone(), e.value.to_json()))
-                .collect(),
-        )
-    };
-    std::thread::scope(|scope| {
-        let other = std::thread::Builder::new()
-            .name("load-validate".into())
-            .spawn_scoped(scope, || {
-                let mut doc = serde_json::Map::new();
-                doc.insert("services".into(), object(second));
-                validator.is_valid(&serde_json::Value::Object(doc))
-            });
-        let mut doc = serde_json::Map::new();
-        for e in top {
-            let value = if e.key == "services" {
-                object(first)
-            } else {
-                e.value.to_json()
-            };
-            doc.insert(e.key.clone(), value);
-        }
-        let mine = validator.is_valid(&serde_json::Value::Object(doc));
-        let theirs = match other {
-            Ok(handle) => handle.join().unwrap_or(false),
-            Err(_) => {
-                let mut doc = serde_json::Map::new();
-                doc.insert("services".into(), object(second));
-                validator.is_valid(&serde_json::Value::Object(doc))
-            }
-        };
-        mine && theirs
-    })
 }
 
 /// One candidate error: where, and what.
@@ -360,8 +240,8 @@ struct Found {
 /// Validates one file's tree against its dialect's schema, reporting docker's "most specific"
 /// error: the deepest path wins, type errors win ties.
 pub fn validate(root: &Node, dialect: Dialect) -> Result<(), Error> {
-    let (validator, split) = match validator(dialect) {
-        Ok(Some(c)) => (&c.validator, c.split),
+    let validator = match validator(dialect) {
+        Ok(Some(v)) => v,
         Ok(None) => return Ok(()),
         Err(message) => {
             return Err(Error::Schema {
@@ -371,13 +251,8 @@ pub fn validate(root: &Node, dialect: Dialect) -> Result<(), Error> {
             });
         }
     };
-    // Valid files (nearly all) need no error collection, which is several times slower. A large
-    // stack is checked in two halves on two threads; an invalid one is checked again whole, for
-    // the error.
-    if split && valid_in_halves(root, validator) {
-        return Ok(());
-    }
     let json = root.to_json();
+    // Valid files (nearly all) need no error collection, which is several times slower.
     if validator.is_valid(&json) {
         return Ok(());
     }
@@ -549,97 +424,6 @@ fn locate<'a>(
 mod tests {
     use super::*;
     use crate::load::parse_str;
-
-    fn big_stack(services: usize, bad: Option<(usize, &str)>) -> String {
-        let mut t = String::from("version: \"3.8\"\nservices:\n");
-        for i in 0..services {
-            t.push_str(&format!(
-                "  s{i}:\n    image: app:{i}\n    deploy:\n      replicas: 2\n"
-            ));
-            if let Some((at, line)) = bad
-                && at == i
-            {
-                t.push_str(line);
-            }
-        }
-        t.push_str("networks:\n  front: {}\n");
-        t
-    }
-
-    #[test]
-    fn both_schemas_can_be_checked_in_halves_and_others_cannot() {
-        for dialect in [Dialect::Swarm, Dialect::Compose] {
-            match validator(dialect) {
-                Ok(Some(c)) => assert!(c.split, "{dialect:?}"),
-                Ok(None) => {
-                    println!("this build has no schemas: the split check is not run");
-                    return;
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        let ok = serde_json::json!({
-            "type": "object", "properties": {"services": {"type": "object",
-            "patternProperties": {"^.*$": {}}, "additionalProperties": false}}
-        });
-        assert!(services_split(&ok));
-        for (key, value) in [
-            ("required", serde_json::json!(["services"])),
-            ("minProperties", serde_json::json!(1)),
-            ("anyOf", serde_json::json!([{}])),
-        ] {
-            let mut top = ok.clone();
-            top[key] = value.clone();
-            assert!(!services_split(&top), "top-level {key}");
-            let mut inner = ok.clone();
-            inner["properties"]["services"][key] = value;
-            assert!(!services_split(&inner), "services {key}");
-        }
-    }
-
-    #[test]
-    fn large_stacks_checked_in_halves_give_the_whole_check_s_result_and_error() {
-        if !available() {
-            println!("this build has no schemas: the check is not run");
-            return;
-        }
-        let n = 2 * SPLIT_FROM;
-        let cases = [
-            None,
-            Some((3, "    bogus: 1\n")),
-            Some((n - 2, "    bogus: 1\n")),
-            Some((n - 2, "    ports: {a: 1}\n")),
-            Some((n / 2, "    deploy2: x\n")),
-        ];
-        for (i, bad) in cases.into_iter().enumerate() {
-            let text = big_stack(n, bad);
-            let root = parse_str("f.yml", &text).expect("parse");
-            let json = root.to_json();
-            let whole_valid = match validator(Dialect::Swarm) {
-                Ok(Some(c)) => c.validator.is_valid(&json),
-                _ => unreachable!("available"),
-            };
-            let compiled = validator(Dialect::Swarm)
-                .as_ref()
-                .expect("ok")
-                .as_ref()
-                .expect("some");
-            assert_eq!(
-                valid_in_halves(&root, &compiled.validator),
-                whole_valid,
-                "case {i}"
-            );
-            assert_eq!(whole_valid, bad.is_none(), "case {i}");
-            let result = validate(&root, Dialect::Swarm).map_err(|e| e.to_string());
-            match bad {
-                None => assert_eq!(result, Ok(()), "case {i}"),
-                Some((at, _)) => {
-                    let err = result.expect_err("invalid");
-                    assert!(err.contains(&format!("services.s{at}")), "case {i}: {err}");
-                }
-            }
-        }
-    }
 
     #[test]
     fn go_durations() {
