@@ -175,10 +175,11 @@ mod tests {
                         let body = req.into_body().collect().await?.to_bytes();
                         let mut v = body.to_vec();
                         v.reverse();
-                        if per_conn > 0 && served.fetch_add(1, Ordering::SeqCst) + 1 == per_conn {
-                            if let Some(tx) = done_tx.lock().expect("lock").take() {
-                                let _ = tx.send(());
-                            }
+                        if per_conn > 0
+                            && served.fetch_add(1, Ordering::SeqCst) + 1 == per_conn
+                            && let Some(tx) = done_tx.lock().expect("lock").take()
+                        {
+                            let _ = tx.send(());
                         }
                         Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(v))))
                     }
