@@ -54,6 +54,37 @@ pub struct Config {
     pub discovery: crate::discovery::config::DiscoveryConfig,
     /// Where legacy registrations live (`docs/bridge.md`). Default: memory.
     pub store: crate::discovery::config::StoreConfig,
+    /// The async runtime the bridge runs on.
+    pub runtime: RuntimeConfig,
+}
+
+/// `runtime:` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Threads serving every listener and lane: 0 = one per CPU (tokio's work-stealing
+    /// scheduler); 1 = a single-threaded runtime (no cross-thread wake-ups: the cheapest per
+    /// request, like one nginx worker, but capped at one core); N = N work-stealing threads.
+    /// Default 0.
+    pub worker_threads: usize,
+}
+
+impl RuntimeConfig {
+    /// Builds the runtime this section describes.
+    pub fn build(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self.worker_threads {
+            1 => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            n => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                if n > 1 {
+                    b.worker_threads(n);
+                }
+                b.enable_all().build()
+            }
+        }
+    }
 }
 
 /// `eureka:` section.
@@ -345,6 +376,7 @@ impl Config {
             "BRIDGE_STORE_KIND" => self.store.kind = value.parse().map_err(|e: String| fail(&e))?,
             "BRIDGE_STORE_NAMESPACE" => self.store.namespace = value.trim().to_owned(),
             "BRIDGE_STORE_LEASE_WRITE_INTERVAL" => self.store.lease_write_interval = num()?,
+            "BRIDGE_RUNTIME_WORKER_THREADS" => self.runtime.worker_threads = size()?,
             _ => return Err(fail("unknown BRIDGE_* setting (see docs/bridge-eureka.md)")),
         }
         Ok(())
@@ -410,6 +442,12 @@ impl Config {
         }
         if l.max_headers == 0 {
             return Err(Error::invalid("limits.max_headers", "must be positive"));
+        }
+        if self.runtime.worker_threads > 1024 {
+            return Err(Error::invalid(
+                "runtime.worker_threads",
+                "must be 0 (one per CPU) to 1024",
+            ));
         }
         let a = &self.auth;
         if let Some(b) = &a.basic {
@@ -621,6 +659,35 @@ mod tests {
         assert_eq!(c.mesh_services.len(), 2);
     }
 
+    /// `runtime.worker_threads`: 1 is the single-threaded runtime, anything else tokio's
+    /// work-stealing one (0 with one thread per CPU).
+    #[test]
+    fn runtime_threads_pick_the_scheduler() {
+        use tokio::runtime::RuntimeFlavor;
+        for (n, flavor, workers) in [
+            (0, RuntimeFlavor::MultiThread, None),
+            (1, RuntimeFlavor::CurrentThread, Some(1)),
+            (3, RuntimeFlavor::MultiThread, Some(3)),
+        ] {
+            let rt = RuntimeConfig { worker_threads: n }.build().expect("builds");
+            assert_eq!(rt.handle().runtime_flavor(), flavor, "{n}");
+            if let Some(w) = workers {
+                assert_eq!(rt.metrics().num_workers(), w, "{n}");
+            }
+            assert_eq!(
+                rt.block_on(async move { tokio::spawn(async move { n }).await })
+                    .ok(),
+                Some(n)
+            );
+        }
+        let mut c = Config::default();
+        c.apply_env([("BRIDGE_RUNTIME_WORKER_THREADS".to_owned(), "1".to_owned())])
+            .expect("applies");
+        assert_eq!(c.runtime.worker_threads, 1);
+        let c = Config::from_yaml_str("runtime: {worker_threads: 2}\n").expect("parses");
+        assert_eq!(c.runtime.worker_threads, 2);
+    }
+
     #[test]
     fn validation_catches_bad_values() {
         let bad = |f: &dyn Fn(&mut Config)| {
@@ -634,6 +701,7 @@ mod tests {
         bad(&|c| c.limits.max_header_bytes = 100);
         bad(&|c| c.auth.protect_reads = true);
         bad(&|c| c.admin.listen = c.eureka.listen);
+        bad(&|c| c.runtime.worker_threads = 1025);
         bad(&|c| {
             c.mesh_services = vec![
                 MeshService {

@@ -119,7 +119,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match config.runtime.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bridge: cannot start the async runtime: {e}");

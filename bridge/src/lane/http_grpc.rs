@@ -12,8 +12,6 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Frame, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioTimer;
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
@@ -23,6 +21,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
 use super::config::{HttpLaneConfig, UnknownConfig};
+use super::upstream::{CallError, Connections};
 use super::{Body, Error, Failure, MakeId, read_body};
 use crate::otlp::Attr;
 use crate::transcode::json::{self, RequestOptions, ResponseOptions, StreamFormat, StreamWriter};
@@ -30,11 +29,11 @@ use crate::transcode::route::{self, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
 use crate::transcode::{frame, headers};
 
-type GrpcClient = Client<HttpConnector, Full<Bytes>>;
-
 #[derive(Debug)]
 struct Upstream {
     authority: http::uri::Authority,
+    /// `pool_size` HTTP/2 connections, calls spread over them round-robin.
+    connections: Connections,
     services: Vec<String>,
     timeout: Duration,
     /// `timeout` as a `grpc-timeout` value, formatted once.
@@ -52,8 +51,6 @@ pub struct Lane {
     request: RequestOptions,
     response: ResponseOptions,
     policy: headers::Policy,
-    clients: Vec<GrpcClient>,
-    next_client: std::sync::atomic::AtomicUsize,
     in_flight: Arc<Semaphore>,
     max_body: usize,
 }
@@ -89,10 +86,16 @@ impl Lane {
                 by_host.insert(h.to_ascii_lowercase(), n);
             }
             let timeout = u.timeout_ms.map_or(default_timeout, Duration::from_millis);
+            let authority = super::authority(&u.address).ok_or_else(|| Error::BadAddress {
+                address: u.address.clone(),
+            })?;
             upstreams.push(Upstream {
-                authority: super::authority(&u.address).ok_or_else(|| Error::BadAddress {
-                    address: u.address.clone(),
-                })?,
+                connections: Connections::new(
+                    authority.clone(),
+                    c.pool_size,
+                    Duration::from_secs(5),
+                ),
+                authority,
                 services: u.services.clone(),
                 timeout,
                 timeout_value: headers::grpc_timeout_value(timeout),
@@ -102,21 +105,6 @@ impl Lane {
             UnknownConfig::Reject => json::Unknown::Reject,
             UnknownConfig::Ignore => json::Unknown::Ignore,
         };
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        // Separate clients keep separate pools: one HTTP/2 connection per upstream each.
-        let clients = (0..c.pool_size.max(1))
-            .map(|_| {
-                Client::builder(super::executor())
-                    .http2_only(true)
-                    .timer(TokioTimer::new())
-                    .pool_timer(TokioTimer::new())
-                    .pool_max_idle_per_host(1)
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .build(connector.clone())
-            })
-            .collect();
         Ok(Self {
             table,
             upstreams,
@@ -139,8 +127,6 @@ impl Lane {
             },
             response: ResponseOptions::default(),
             policy,
-            clients,
-            next_client: std::sync::atomic::AtomicUsize::new(0),
             in_flight: Arc::new(Semaphore::new(c.max_in_flight)),
             max_body: c.max_body_bytes,
             pool,
@@ -319,20 +305,20 @@ impl Lane {
                 ),
             ))
         };
-        let n = self
-            .next_client
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let client = &self.clients[n % self.clients.len()];
         // One timer for the whole call: a `timeout_at` per await registered and removed a timer
         // entry each time (a visible share of the profile).
         let sleep = tokio::time::sleep_until(deadline);
         tokio::pin!(sleep);
-        let resp = match within(&mut sleep, client.request(out)).await {
+        let resp = match within(&mut sleep, upstream.connections.send(out)).await {
             Err(_) => return Err(deadline_exceeded()),
             Ok(Err(e)) => {
+                let why = match &e {
+                    CallError::Connect(_) => e.to_string(),
+                    CallError::Call(e) => cause(e),
+                };
                 return Err(Status::new(
                     Code::Unavailable,
-                    format!("upstream {} unavailable: {}", upstream.authority, cause(&e)),
+                    format!("upstream {} unavailable: {why}", upstream.authority),
                 )
                 .into());
             }
@@ -653,7 +639,9 @@ pub fn stack(
         .service_fn(move |mut req: Request<Incoming>| {
             let lane = Arc::clone(&lane);
             let exporter = exporter.clone();
-            async move {
+            // Boxed: the call's state is large, and hyper and tower move the future a few times
+            // before polling it (a visible memcpy share per request when inline).
+            Box::pin(async move {
                 let span = tracing::info_span!(
                     "request",
                     method = %req.method(),
@@ -680,7 +668,7 @@ pub fn stack(
                 }
                 // The failure is a value here; the rescue layer turns it into an answer.
                 Ok::<_, Infallible>(result)
-            }
+            })
         })
 }
 

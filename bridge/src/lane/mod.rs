@@ -3,9 +3,11 @@
 //! ending in one rescue step that turns any failure into the caller's protocol.
 
 pub mod balance;
+pub mod coalesce;
 pub mod config;
 pub mod grpc_http;
 pub mod http_grpc;
+pub mod upstream;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

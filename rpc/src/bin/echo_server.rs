@@ -1,6 +1,9 @@
 //! `echo_server`: the benchmark backends with one echo logic. `--grpc ADDR` serves the tonic
 //! `demo.echo.v1.Echo`; `--http ADDR` serves `POST /v1/echo` as HTTP/1.1 JSON on hyper (what nginx
 //! proxies and what the bridge's gRPC lane calls). Prints `listening <addr>`, runs until killed.
+//! Both modes run on one single-threaded runtime, like the one nginx worker of the benchmark:
+//! the backends get the same treatment, and on a small machine shared with the load generator
+//! and the proxy, cross-thread wake-ups cost more than a second thread gains.
 
 use std::net::SocketAddr;
 
@@ -33,7 +36,7 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Er
     Ok(resp)
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mode, addr) = match args.as_slice() {
