@@ -5,7 +5,7 @@
 pub mod bundle;
 mod chart;
 pub mod istio;
-mod json;
+pub(crate) mod json;
 mod mount;
 mod name;
 mod network;

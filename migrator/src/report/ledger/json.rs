@@ -99,7 +99,7 @@ fn field(buf: &mut String, pad: &str, key: &str, value: &str, comma: bool) {
     buf.push('"');
     buf.push_str(key);
     buf.push_str("\": ");
-    push_str(buf, value);
+    crate::emit::json::string(buf, value);
     buf.push_str(if comma { ",\n" } else { "\n" });
 }
 
@@ -110,69 +110,6 @@ fn number(buf: &mut String, pad: &str, key: &str, value: u32, comma: bool) {
     buf.push_str(key);
     let _ = write!(buf, "\": {value}");
     buf.push_str(if comma { ",\n" } else { "\n" });
-}
-
-/// A JSON string with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, and
-/// `\u00XX` (lowercase hex) for the other control characters; everything else as it is.
-fn push_str(buf: &mut String, s: &str) {
-    buf.push('"');
-    // Most texts need no escape: find the first byte that does, eight bytes at a time.
-    let first = first_to_escape(s.as_bytes());
-    buf.push_str(&s[..first]);
-    let mut start = first;
-    for (i, b) in s.bytes().enumerate().skip(first) {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        buf.push_str(&s[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            buf.push_str("\\u00");
-            buf.push(char::from(HEX[usize::from(b >> 4)]));
-            buf.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            buf.push_str(esc);
-        }
-        start = i + 1;
-    }
-    buf.push_str(&s[start..]);
-    buf.push('"');
-}
-
-/// The index of the first byte JSON must escape (`"`, `\\`, or below 0x20), or `s.len()`.
-fn first_to_escape(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero ⇔ its bit in `zero(x)` is set (no false positives below the first
-    // zero byte, which is all the scan needs).
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut i = 0;
-    while i + 8 <= s.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&s[i..i + 8]);
-        let x = u64::from_le_bytes(word);
-        // Below 0x20: the byte minus 0x20 borrows (its high bit set while the byte's is clear).
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let hit =
-            control | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')));
-        if hit != 0 {
-            break;
-        }
-        i += 8;
-    }
-    // The word holding the first hit (or the tail) byte by byte.
-    s[i..]
-        .iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map_or(s.len(), |p| i + p)
 }
 
 #[cfg(test)]
@@ -197,25 +134,6 @@ mod tests {
             status: Status::NeedsInput,
             target: "-".into(),
             reason: reason.to_string().into(),
-        }
-    }
-
-    #[test]
-    fn first_to_escape_finds_the_first_byte_at_every_position() {
-        for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
-            for len in 0..20 {
-                for at in 0..len {
-                    let mut s = vec![b'a'; len];
-                    s[at] = special;
-                    // Bytes that must not count: 0x20, 0x7f and UTF-8 continuation bytes.
-                    if at > 0 {
-                        s[at - 1] = 0x20;
-                    }
-                    assert_eq!(first_to_escape(&s), at, "{special:#x} at {at} of {len}");
-                }
-                let plain: Vec<u8> = (0..len).map(|i| [b' ', 0x7f, 0xc3, b'~'][i % 4]).collect();
-                assert_eq!(first_to_escape(&plain), len);
-            }
         }
     }
 
