@@ -721,11 +721,7 @@ fn annotations(b: &mut Builder<'_, '_>) -> Yaml {
     let mut bad = None;
     for (k, v) in &b.svc.labels {
         if name::qualified_name_ok(k) {
-            let value = if crate::emit::istio::traefik::holds_credentials(k) {
-                crate::emit::redact(v.value.as_bytes())
-            } else {
-                v.value.clone()
-            };
+            let value = crate::emit::istio::traefik::annotation_value(k, &v.value);
             out.push((k.clone(), Yaml::str(value)));
         } else {
             bad = Some(v.source.clone());

@@ -307,11 +307,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     if let Some(d) = deploy {
         for (k, l) in &d.labels {
             if name::qualified_name_ok(k) {
-                let value = if crate::emit::istio::traefik::holds_credentials(k) {
-                    crate::emit::redact(l.value.as_bytes())
-                } else {
-                    l.value.clone()
-                };
+                let value = crate::emit::istio::traefik::annotation_value(k, &l.value);
                 annotations.push((k.clone(), Yaml::str(value)));
             } else {
                 cx.find(

@@ -30,7 +30,7 @@ pub fn parse_str(file: &str, text: &str) -> Result<Node, Error> {
     let Some(cut) = (text.len() >= SPLIT_FROM).then(|| plan(text)).flatten() else {
         return parse_whole(file, text);
     };
-    parse_cut(file, text, &cut).or_else(|_| parse_whole(file, text))
+    parse_cut(file, text, &cut).map_or_else(|| parse_whole(file, text), Ok)
 }
 
 /// Where to cut: byte ranges and first lines (0-based) of the two halves of the services block,
@@ -136,7 +136,9 @@ fn plan(text: &str) -> Option<Cut> {
     })
 }
 
-fn parse_cut(file: &str, text: &str, cut: &Cut) -> Result<Node, Error> {
+/// The tree from the parts, or `None` when a part fails or they do not fit together (the file
+/// is then parsed whole, which gives the error).
+fn parse_cut(file: &str, text: &str, cut: &Cut) -> Option<Node> {
     let file: Arc<str> = Arc::from(file);
     let first = &text[cut.start.0..cut.middle.0];
     let second = &text[cut.middle.0..cut.end.0];
@@ -147,7 +149,7 @@ fn parse_cut(file: &str, text: &str, cut: &Cut) -> Result<Node, Error> {
     rest.extend(std::iter::repeat_n('\n', cut.end.1 - cut.start.1));
     rest.push_str(&text[cut.end.0..]);
     let line = |l: usize| u32::try_from(l).unwrap_or(u32::MAX);
-    let (halves, mut root) = std::thread::scope(|scope| {
+    let (halves, root) = std::thread::scope(|scope| {
         let f = file.clone();
         let second = scope.spawn(move || parse_part(f, second, line(cut.middle.1), 1));
         let first = parse_part(file.clone(), first, line(cut.start.1), 1);
@@ -157,49 +159,31 @@ fn parse_cut(file: &str, text: &str, cut: &Cut) -> Result<Node, Error> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         ((first, second), root)
     });
-    let (first, second) = (halves.0?, halves.1?);
+    let (first, second) = (halves.0.ok()?, halves.1.ok()?);
     let (Value::Map(mut entries), Value::Map(more)) = (first.value, second.value) else {
-        return Err(not_cut());
+        return None;
     };
     let names: HashSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     if more.iter().any(|e| names.contains(e.key.as_str())) {
-        return Err(not_cut());
+        return None;
     }
     entries.extend(more);
     let services = Node {
         value: Value::Map(entries),
         mark: first.mark,
     };
-    let Ok(Node {
-        value: Value::Map(top),
-        ..
-    }) = &mut root
-    else {
-        return Err(not_cut());
+    let mut root = root.ok()?;
+    let Value::Map(top) = &mut root.value else {
+        return None;
     };
-    let Some(slot) = top
+    let slot = top
         .iter_mut()
-        .find(|e| e.key == "services" && e.key_mark.line == line(cut.services_line + 1))
-    else {
-        return Err(not_cut());
-    };
+        .find(|e| e.key == "services" && e.key_mark.line == line(cut.services_line + 1))?;
     if !matches!(slot.value.value, Value::Null) {
-        return Err(not_cut());
+        return None;
     }
     slot.value = services;
-    root
-}
-
-/// The parts did not fit together: parse the file whole.
-fn not_cut() -> Error {
-    Error::ParseStack {
-        mark: super::node::Mark {
-            file: Arc::from(""),
-            line: 1,
-            col: 1,
-        },
-        message: "the file could not be parsed in parts".into(),
-    }
+    Some(root)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+// Generic values are printed with mapping keys sorted, as Go prints `map[string]any`.
+use crate::diff::object::sorted;
 use crate::model::Stack;
 use crate::model::deploy::{Deploy, Limits, Reservations, UpdateConfig};
 use crate::model::object::{FileObject, Network, Volume};
@@ -105,23 +107,6 @@ impl Obj {
     }
     fn done(self) -> Value {
         Value::Object(self.0)
-    }
-}
-
-/// A generic value with mapping keys sorted, as Go prints `map[string]any`.
-fn sorted(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), sorted(&m[k])))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
     }
 }
 

@@ -710,37 +710,34 @@ impl<'f> Mapper<'f> {
             }
         }
         d.map("labels", "Spec.Labels", &user_labels(spec.labels.as_ref()));
-        if let Some(u) = &spec.update_config {
-            let f = "Spec.UpdateConfig";
-            let uo = update_config(
-                object,
-                f,
+        // bollard has one type for each, with the same fields.
+        macro_rules! fields {
+            ($u:expr) => {
                 UpdateFields {
-                    parallelism: u.parallelism,
-                    delay: u.delay,
-                    failure_action: u.failure_action.map(|a| a.to_string()),
-                    monitor: u.monitor,
-                    max_failure_ratio: u.max_failure_ratio,
-                    order: u.order.map(|a| a.to_string()),
-                },
-            );
-            d.sub("update_config", f, uo);
+                    parallelism: $u.parallelism,
+                    delay: $u.delay,
+                    failure_action: $u.failure_action.map(|a| a.to_string()),
+                    monitor: $u.monitor,
+                    max_failure_ratio: $u.max_failure_ratio,
+                    order: $u.order.map(|a| a.to_string()),
+                }
+            };
         }
-        if let Some(u) = &spec.rollback_config {
-            let f = "Spec.RollbackConfig";
-            let uo = update_config(
-                object,
-                f,
-                UpdateFields {
-                    parallelism: u.parallelism,
-                    delay: u.delay,
-                    failure_action: u.failure_action.map(|a| a.to_string()),
-                    monitor: u.monitor,
-                    max_failure_ratio: u.max_failure_ratio,
-                    order: u.order.map(|a| a.to_string()),
-                },
-            );
-            d.sub("rollback_config", f, uo);
+        for (key, f, fields) in [
+            (
+                "update_config",
+                "Spec.UpdateConfig",
+                spec.update_config.as_ref().map(|u| fields!(u)),
+            ),
+            (
+                "rollback_config",
+                "Spec.RollbackConfig",
+                spec.rollback_config.as_ref().map(|u| fields!(u)),
+            ),
+        ] {
+            if let Some(fields) = fields {
+                d.sub(key, f, update_config(object, f, fields));
+            }
         }
         if let Some(r) = &task.resources {
             let f = format!("{TT}.Resources");

@@ -962,6 +962,16 @@ pub(crate) fn holds_credentials(key: &str) -> bool {
             || k.ends_with("frontend.auth.digest.users"))
 }
 
+/// The value a label's annotation holds: the label's, or its redacted digest when the label
+/// [holds credentials](holds_credentials).
+pub(crate) fn annotation_value(key: &str, value: &str) -> String {
+    if holds_credentials(key) {
+        crate::emit::redact(value.as_bytes())
+    } else {
+        value.to_string()
+    }
+}
+
 pub(crate) fn parse_rule(rule: &str) -> Result<Vec<Match>, String> {
     let mut p = Parser {
         toks: lex(rule)?,
