@@ -15,6 +15,12 @@ use migrator::model::Stack;
 use migrator::report::Ledger;
 use migrator::swarm;
 
+/// jemalloc instead of the C library's malloc: a quarter less CPU and less peak memory on large
+/// stacks, where the program is thousands of small allocations freed by other threads (ADR 0013).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for usage errors (BSD `EX_USAGE`).
 const EXIT_USAGE: u8 = 64;
 
