@@ -10,5 +10,6 @@ pub mod mesh;
 pub mod model;
 pub mod report;
 pub mod swarm;
+mod text;
 
 pub use error::Error;

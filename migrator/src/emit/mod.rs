@@ -394,7 +394,7 @@ impl<'a> Cx<'a> {
             trees.push((path.to_string(), docs.clone()));
         }
         let job = render::Job {
-            path: format!("templates/{path}"),
+            path: crate::text::cat(&["templates/", path]),
             docs,
             mode,
         };

@@ -10,6 +10,7 @@ use crate::emit::yaml::Yaml;
 use crate::model::SourceKey;
 use crate::model::service::{Healthcheck, Service};
 use crate::report::Status;
+use crate::text::{cat, uint};
 
 /// The pieces of a service's pod.
 pub(crate) struct Pod {
@@ -37,7 +38,7 @@ impl PortSpec {
     /// An IANA service name (≤ 15 characters, a letter included).
     pub fn name(&self) -> String {
         match self.protocol.as_str() {
-            "TCP" => format!("port-{}", self.port),
+            "TCP" => cat(&["port-", &uint(self.port)]),
             other => format!("{}-{}", other.to_ascii_lowercase(), self.port),
         }
     }
@@ -62,7 +63,7 @@ pub(crate) struct Builder<'c, 'a> {
 
 impl Builder<'_, '_> {
     fn vpath(&self, rest: &str) -> String {
-        format!(".Values.services.{}.{rest}", self.key)
+        cat(&[".Values.services.", &self.key, ".", rest])
     }
 
     pub(crate) fn find(&mut self, source: &SourceKey, status: Status, target: &str, reason: &str) {
@@ -222,7 +223,7 @@ pub(crate) fn build(
     c.push((
         "env".into(),
         Yaml::Lines(vec![
-            format!("{{{{- with {env_path} }}}}"),
+            cat(&["{{- with ", &env_path, " }}"]),
             "env:".into(),
             "  {{- range $name, $value := . }}".into(),
             "  - name: {{ $name | quote }}".into(),
@@ -259,8 +260,8 @@ pub(crate) fn build(
         c.push((
             field.into(),
             Yaml::Lines(vec![
-                format!("{{{{- with {} }}}}", b.vpath(&format!("probes.{k}"))),
-                format!("{field}:"),
+                cat(&["{{- with ", &b.vpath(&cat(&["probes.", k])), " }}"]),
+                cat(&[field, ":"]),
                 "  {{- toYaml . | nindent {J} }}".into(),
                 "{{- end }}".into(),
             ]),
@@ -294,7 +295,7 @@ pub(crate) fn build(
     let mut meta = vec![("labels".to_string(), Yaml::Map(pod_labels))];
     let mut annotations = annotations(&mut b);
     if !b.configmaps.is_empty() {
-        b.content.insert(format!("{name}-configmap.yaml"));
+        b.content.insert(cat(&[name, "-configmap.yaml"]));
     }
     if !b.content.is_empty() {
         // Swarm configs and secrets are immutable: changing one means a new object and a rolling
@@ -397,8 +398,8 @@ pub(crate) fn build(
         spec.push((
             field.into(),
             Yaml::Lines(vec![
-                format!("{{{{- with {} }}}}", b.vpath(k)),
-                format!("{field}:"),
+                cat(&["{{- with ", &b.vpath(k), " }}"]),
+                cat(&[field, ":"]),
                 "  {{- toYaml . | nindent {J} }}".into(),
                 "{{- end }}".into(),
             ]),
@@ -728,7 +729,7 @@ fn annotations(b: &mut Builder<'_, '_>) -> Yaml {
         }
     }
     if let Some(src) = bad {
-        let labels = SourceKey::new(src.mark, format!("services.{}.labels", b.svc.name));
+        let labels = SourceKey::new(src.mark, cat(&["services.", &b.svc.name, ".labels"]));
         b.find(
             &labels,
             Status::Approximated,

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::model::deploy::{Condition, EndpointMode, Mode};
 use crate::model::service::Service;
 use crate::report::Status;
+use crate::text::cat;
 
 /// The workload kind a service becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +215,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         if external {
             continue;
         }
-        let label = format!("network.meshmove.io/{}", name::dns_label(&net, 63));
+        let label = cat(&["network.meshmove.io/", &name::dns_label(&net, 63)]);
         cx.networks.insert(net, label.clone());
         network_labels.push(label);
     }
@@ -223,7 +224,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     let replicas = deploy
         .and_then(|d| d.replicas.as_ref())
         .map_or(1, |r| r.value);
-    let v = format!(".Values.services.{key}");
+    let v = cat(&[".Values.services.", &key]);
 
     let mut values: Vec<(String, Yaml)> = Vec::new();
     if kind != Kind::DaemonSet {
@@ -255,17 +256,17 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         Kind::Deployment => {
             spec.push((
                 "replicas".into(),
-                Yaml::Tpl(format!("{{{{ {v}.replicas }}}}")),
+                Yaml::Tpl(cat(&["{{ ", &v, ".replicas }}"])),
             ));
         }
         Kind::Job => {
             spec.push((
                 "parallelism".into(),
-                Yaml::Tpl(format!("{{{{ {v}.replicas }}}}")),
+                Yaml::Tpl(cat(&["{{ ", &v, ".replicas }}"])),
             ));
             spec.push((
                 "completions".into(),
-                Yaml::Tpl(format!("{{{{ max 1 {v}.replicas }}}}")),
+                Yaml::Tpl(cat(&["{{ max 1 ", &v, ".replicas }}"])),
             ));
             let attempts = deploy
                 .and_then(|d| d.restart_policy.as_ref())
@@ -341,7 +342,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         vec![workload]
     };
     cx.template(
-        &format!("{name}-{}.yaml", kind_str.to_ascii_lowercase()),
+        &cat(&[&name, "-", &kind_str.to_ascii_lowercase(), ".yaml"]),
         workloads,
         false,
     );
@@ -350,7 +351,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
     }
     if !pod.configmaps.is_empty() {
         cx.template(
-            &format!("{name}-configmap.yaml"),
+            &cat(&[&name, "-configmap.yaml"]),
             std::mem::take(&mut pod.configmaps),
             false,
         );
@@ -365,7 +366,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
         values.push(("service".into(), svc_values));
         let mut docs = vec![object];
         docs.extend(aliases(cx, svc, &name, &key, dnsrr || pod.ports.is_empty()));
-        cx.template(&format!("{name}-service.yaml"), docs, false);
+        cx.template(&cat(&[&name, "-service.yaml"]), docs, false);
     }
     let published: Vec<&PortSpec> = pod.ports.iter().filter(|p| p.published).collect();
     if !published.is_empty() && !network_labels.is_empty() {
@@ -406,7 +407,7 @@ pub(crate) fn service(cx: &mut Cx<'_>, svc: &Service) -> Result<(), Error> {
                 ]),
             ),
         ]);
-        cx.template(&format!("{name}-networkpolicy.yaml"), vec![policy], false);
+        cx.template(&cat(&[&name, "-networkpolicy.yaml"]), vec![policy], false);
     }
 
     let image = svc
@@ -459,7 +460,7 @@ fn service_object(
     ports: &[PortSpec],
     dnsrr: bool,
 ) -> (Yaml, Yaml) {
-    let v = format!(".Values.services.{key}.service");
+    let v = cat(&[".Values.services.", key, ".service"]);
     let port_values: Vec<Yaml> = ports
         .iter()
         .map(|p| {
@@ -504,7 +505,7 @@ fn service_object(
             ("ports", Yaml::Seq(port_values)),
         ])),
     );
-    let mut spec = vec![("type".to_string(), Yaml::Tpl(format!("{{{{ {v}.type }}}}")))];
+    let mut spec = vec![("type".to_string(), Yaml::Tpl(cat(&["{{ ", &v, ".type }}"])))];
     if headless {
         spec.push(("clusterIP".into(), Yaml::str("None")));
     }
@@ -512,7 +513,7 @@ fn service_object(
     spec.push((
         String::new(),
         Yaml::Lines(vec![
-            format!("{{{{- with {v}.ports }}}}"),
+            cat(&["{{- with ", &v, ".ports }}"]),
             "ports:".into(),
             "  {{- toYaml . | nindent {J} }}".into(),
             "{{- end }}".into(),
@@ -548,8 +549,8 @@ fn aliases(cx: &mut Cx<'_>, svc: &Service, name: &str, key: &str, headless: bool
                     "the alias is not a valid Kubernetes Service name; the Service has a sanitised name, so clients must use that",
                 );
             }
-            let v = format!(".Values.services.{key}.service");
-            let mut spec = vec![("type".to_string(), Yaml::Tpl(format!("{{{{ {v}.type }}}}")))];
+            let v = cat(&[".Values.services.", key, ".service"]);
+            let mut spec = vec![("type".to_string(), Yaml::Tpl(cat(&["{{ ", &v, ".type }}"])))];
             if headless {
                 spec.push(("clusterIP".into(), Yaml::str("None")));
             }
@@ -557,7 +558,7 @@ fn aliases(cx: &mut Cx<'_>, svc: &Service, name: &str, key: &str, headless: bool
             spec.push((
                 String::new(),
                 Yaml::Lines(vec![
-                    format!("{{{{- with {v}.ports }}}}"),
+                    cat(&["{{- with ", &v, ".ports }}"]),
                     "ports:".into(),
                     "  {{- toYaml . | nindent {J} }}".into(),
                     "{{- end }}".into(),

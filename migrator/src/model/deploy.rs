@@ -325,7 +325,7 @@ fn resources(f: &Fields<'_>) -> Result<Option<Resources>, Error> {
                     }
                 };
                 for (i, item) in items.iter().enumerate() {
-                    let p = format!("{path}[{i}]");
+                    let p = crate::text::index(&path, i);
                     let gf = Fields::of(item, &p)?;
                     let Some((spec, _)) = gf.sub("discrete_resource_spec")? else {
                         continue;
@@ -384,7 +384,7 @@ fn placement(f: &Fields<'_>) -> Result<Option<Placement>, Error> {
         let path = p.path_of("preferences");
         if let crate::load::node::Value::Seq(items) = &e.value.value {
             for (i, item) in items.iter().enumerate() {
-                let ip = format!("{path}[{i}]");
+                let ip = crate::text::index(&path, i);
                 let pf = Fields::of(item, &ip)?;
                 if let Some(spread) = pf.string("spread")? {
                     preferences.push(Sourced::new(

@@ -9,14 +9,7 @@ use crate::load::node::{Entry, Mark, Node, Value};
 use crate::model::source::{SourceKey, Sourced};
 use crate::model::unit;
 
-/// Joins a dotted key path.
-pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
+pub(crate) use crate::text::join;
 
 /// An [`Error::Invalid`] at `mark` for `path`.
 pub(crate) fn invalid(mark: &Mark, path: &str, message: impl Into<String>) -> Error {
@@ -338,7 +331,7 @@ pub(crate) fn strings_of(
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                let p = format!("{path}[{i}]");
+                let p = crate::text::index(path, i);
                 let text = scalar_text(item).ok_or_else(|| {
                     invalid(&item.mark, &p, "expected a string, not a list or mapping")
                 })?;

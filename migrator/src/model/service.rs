@@ -467,7 +467,7 @@ fn env_files(f: &Fields<'_>, e: &Entry) -> Result<Strings, Error> {
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                let p = format!("{path}[{i}]");
+                let p = crate::text::index(&path, i);
                 let text = match &item.value {
                     Value::Map(_) => item.get("path").and_then(field::scalar_text),
                     _ => field::scalar_text(item),
@@ -503,7 +503,7 @@ fn ports(f: &Fields<'_>, e: &Entry) -> Result<Vec<Port>, Error> {
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = crate::text::index(&path, i);
         let source = SourceKey::new(item.mark.clone(), p.clone());
         match &item.value {
             Value::Map(_) => {
@@ -575,7 +575,7 @@ fn mounts(f: &Fields<'_>, e: &Entry) -> Result<Vec<Mount>, Error> {
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = crate::text::index(&path, i);
         let mf = Fields::of(item, &p)?;
         let kind_text = mf.string("type")?.map(|s| s.value).unwrap_or_default();
         let kind = match kind_text.as_str() {
@@ -651,7 +651,7 @@ fn file_refs(f: &Fields<'_>, e: &Entry) -> Result<Vec<FileRef>, Error> {
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        let p = crate::text::index(&path, i);
         let source_key = SourceKey::new(item.mark.clone(), p.clone());
         let r = match &item.value {
             Value::String(name) => FileRef {

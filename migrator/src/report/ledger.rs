@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::load::node::{Entry as MapEntry, Node, Value};
 use crate::model::SourceKey;
 use crate::report::classify::{self, Children, Status};
+use crate::text::{cat, index, join};
 
 /// One key of the input and what happens to it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -240,7 +241,7 @@ impl Ledger {
             }
             (Children::Names, Value::Map(entries)) => {
                 for e in entries {
-                    let name_pattern = format!("{pattern}.*");
+                    let name_pattern = cat(&[pattern, ".*"]);
                     let service = match svc {
                         Some(s) => Some(s.to_string()),
                         None if name_pattern == "services.*" => Some(e.key.clone()),
@@ -267,7 +268,7 @@ impl Ledger {
                             &null,
                             &item.mark,
                             join(&path, name),
-                            format!("{pattern}.*"),
+                            cat(&[pattern, ".*"]),
                             service.clone(),
                         );
                     }
@@ -278,8 +279,8 @@ impl Ledger {
                     self.visit(
                         item,
                         &item.mark,
-                        format!("{path}[{i}]"),
-                        format!("{pattern}[]"),
+                        index(&path, i),
+                        cat(&[pattern, "[]"]),
                         service.clone(),
                     );
                 }
@@ -385,14 +386,6 @@ const SYNTHESISED: &[&str] = &[
     "secrets.*.file",
     "configs.*.file",
 ];
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
 
 #[cfg(test)]
 mod tests;

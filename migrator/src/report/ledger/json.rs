@@ -104,11 +104,11 @@ fn field(buf: &mut String, pad: &str, key: &str, value: &str, comma: bool) {
 }
 
 fn number(buf: &mut String, pad: &str, key: &str, value: u32, comma: bool) {
-    use std::fmt::Write as _;
     buf.push_str(pad);
     buf.push('"');
     buf.push_str(key);
-    let _ = write!(buf, "\": {value}");
+    buf.push_str("\": ");
+    buf.push_str(itoa::Buffer::new().format(value));
     buf.push_str(if comma { ",\n" } else { "\n" });
 }
 
