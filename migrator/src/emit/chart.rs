@@ -338,11 +338,13 @@ fn row(out: &mut String, key: &str, default: &str, desc: &str) {
 /// `text` with `|` written `\|` (a table cell), and newlines as spaces when `one_line`.
 fn push_escaped(out: &mut String, text: &str, one_line: bool) {
     let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        let with = match b {
+    let bytes = text.as_bytes();
+    while let Some(at) = memchr::memchr2(b'|', b'\n', &bytes[start..]) {
+        let i = start + at;
+        let with = match bytes[i] {
             b'|' => "\\|",
-            b'\n' if one_line => " ",
-            _ => continue,
+            _ if one_line => " ",
+            _ => "\n",
         };
         out.push_str(&text[start..i]);
         out.push_str(with);
@@ -354,6 +356,21 @@ fn push_escaped(out: &mut String, text: &str, one_line: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_cells_escape_bars_and_fold_lines() {
+        let cell = |text: &str, one_line: bool| {
+            let mut out = String::from(">");
+            push_escaped(&mut out, text, one_line);
+            out
+        };
+        assert_eq!(cell("", true), ">");
+        assert_eq!(cell("plain text", true), ">plain text");
+        assert_eq!(cell("a|b||c|", false), ">a\\|b\\|\\|c\\|");
+        assert_eq!(cell("one\ntwo|\n", true), ">one two\\| ");
+        assert_eq!(cell("one\ntwo|\n", false), ">one\ntwo\\|\n");
+        assert_eq!(cell("|é\n|", true), ">\\|é \\|");
+    }
 
     #[test]
     fn schema_types_and_free_form_maps() {

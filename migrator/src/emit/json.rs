@@ -2,8 +2,6 @@
 //! `preserve_order`) prints it, so large outputs (the values schema, the chart README) need no
 //! `serde_json::Value` tree: building one costs several times the size of the text.
 
-use std::fmt::Write as _;
-
 use crate::emit::yaml::Yaml;
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it: `"`, `\\` and control
@@ -100,9 +98,7 @@ pub(crate) fn compact(out: &mut String, node: &Yaml) {
     match node {
         Yaml::Null | Yaml::Tpl(_) | Yaml::Block(_) | Yaml::Lines(_) => out.push_str("null"),
         Yaml::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Yaml::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Yaml::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Yaml::Str(s) => string(out, s),
         Yaml::Seq(items) => {
             out.push('[');

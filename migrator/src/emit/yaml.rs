@@ -141,10 +141,10 @@ impl Writer<'_> {
             let (before, from) = rest.split_at(at);
             self.out.push_str(before);
             if let Some(after) = from.strip_prefix("{I}") {
-                let _ = write!(self.out, "{indent}");
+                self.out.push_str(itoa::Buffer::new().format(indent));
                 rest = after;
             } else if let Some(after) = from.strip_prefix("{J}") {
-                let _ = write!(self.out, "{}", indent + 2);
+                self.out.push_str(itoa::Buffer::new().format(indent + 2));
                 rest = after;
             } else {
                 self.out.push('{');
@@ -228,9 +228,7 @@ impl Writer<'_> {
         match node {
             Yaml::Null => self.out.push_str("null"),
             Yaml::Bool(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Yaml::Int(i) => {
-                let _ = write!(self.out, "{i}");
-            }
+            Yaml::Int(i) => self.out.push_str(itoa::Buffer::new().format(*i)),
             Yaml::Str(s) => self.string(s),
             Yaml::Tpl(t) => self.out.push_str(t),
             Yaml::Map(_) => self.out.push_str("{}"),
