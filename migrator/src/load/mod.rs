@@ -19,6 +19,7 @@
 //!   `external: true`; external objects get `name` = their key; secret/config `file` absolute.
 //! - Kept as written: durations (`10s`), byte sizes (`50M`), `cpus`, `version`, `x-` extensions.
 
+mod block;
 mod dotenv;
 mod interpolate;
 mod merge;

@@ -1,6 +1,8 @@
 //! Parses a large stack file on two threads: the `services:` block is cut in two at a service
 //! key and each half is parsed on its own, beside the rest of the file. Parsing is the largest
-//! part of loading a big stack, and a stack file is mostly services.
+//! part of loading a big stack, and a stack file is mostly services. Each half goes to the fast
+//! parser of `block.rs` first (one-line scalars and flow collections in block mappings and
+//! sequences: the common shape of a large stack), and to yaml-rust2 when that one gives up.
 //!
 //! Only plain block YAML is cut: a file with anchors, aliases, tags, merge keys, tabs, carriage
 //! returns, directives or document markers, or whose `services:` block is not a block mapping
@@ -17,6 +19,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::block;
 use super::node::{Node, Value};
 use super::yaml::{parse_part, parse_str as parse_whole};
 use crate::Error;
@@ -151,8 +154,13 @@ fn parse_cut(file: &str, text: &str, cut: &Cut) -> Option<Node> {
     let line = |l: usize| u32::try_from(l).unwrap_or(u32::MAX);
     let (halves, root) = std::thread::scope(|scope| {
         let f = file.clone();
-        let second = scope.spawn(move || parse_part(f, second, line(cut.middle.1), 1));
-        let first = parse_part(file.clone(), first, line(cut.start.1), 1);
+        // Each half by the fast parser when it can read it, else by yaml-rust2.
+        let half = |f: Arc<str>, text: &str, first_line: usize| {
+            block::parse(&f, text, line(first_line), 1)
+                .map_or_else(|| parse_part(f, text, line(first_line), 1), Ok)
+        };
+        let second = scope.spawn(move || half(f, second, cut.middle.1));
+        let first = half(file.clone(), first, cut.start.1);
         let root = parse_part(file.clone(), &rest, 0, 0);
         let second = second
             .join()
