@@ -28,6 +28,7 @@ mod normalise;
 mod schema;
 mod shlex;
 mod split;
+mod tree_json;
 mod yaml;
 
 use std::collections::BTreeMap;

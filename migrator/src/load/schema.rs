@@ -5,9 +5,11 @@
 use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
+use jsonschema::json::Json;
 use jsonschema::{ValidationError, Validator};
 
 use super::node::{Mark, Node, Value};
+use super::tree_json::Tree;
 use super::{Dialect, Seg, Warning, key_path};
 use crate::Error;
 
@@ -203,13 +205,13 @@ pub fn is_go_duration(s: &str) -> bool {
     true
 }
 
-fn compile(text: Option<&str>) -> Result<Option<Validator>, String> {
+fn compile<F: Json>(text: Option<&str>) -> Result<Option<Validator<F>>, String> {
     let Some(text) = text else {
         return Ok(None);
     };
     let schema: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("embedded schema is not JSON: {e}"))?;
-    jsonschema::options()
+    jsonschema::options_for::<F>()
         .should_validate_formats(true)
         .with_format("duration", is_go_duration)
         .with_format("ports", |_: &str| true)
@@ -219,7 +221,18 @@ fn compile(text: Option<&str>) -> Result<Option<Validator>, String> {
         .map_err(|e| format!("embedded schema does not compile: {e}"))
 }
 
-fn validator(dialect: Dialect) -> &'static Result<Option<Validator>, String> {
+/// The validator that reads the loaded tree in place: whether a file is valid.
+pub(super) fn tree_validator(dialect: Dialect) -> &'static Result<Option<Validator<Tree>>, String> {
+    static SWARM: OnceLock<Result<Option<Validator<Tree>>, String>> = OnceLock::new();
+    static COMPOSE: OnceLock<Result<Option<Validator<Tree>>, String>> = OnceLock::new();
+    match dialect {
+        Dialect::Swarm => SWARM.get_or_init(|| compile(SWARM_SCHEMA)),
+        Dialect::Compose => COMPOSE.get_or_init(|| compile(COMPOSE_SCHEMA)),
+    }
+}
+
+/// The validator over a JSON copy: which error an invalid file has (the error path only).
+pub(super) fn validator(dialect: Dialect) -> &'static Result<Option<Validator>, String> {
     static SWARM: OnceLock<Result<Option<Validator>, String>> = OnceLock::new();
     static COMPOSE: OnceLock<Result<Option<Validator>, String>> = OnceLock::new();
     match dialect {
@@ -240,6 +253,13 @@ struct Found {
 /// Validates one file's tree against its dialect's schema, reporting docker's "most specific"
 /// error: the deepest path wins, type errors win ties.
 pub fn validate(root: &Node, dialect: Dialect) -> Result<(), Error> {
+    // Valid files (nearly all) are checked in place; only an invalid one is copied to JSON and
+    // its errors collected, which is several times slower.
+    match tree_validator(dialect) {
+        Ok(Some(v)) if v.is_valid(root) => return Ok(()),
+        Ok(None) => return Ok(()),
+        _ => {}
+    }
     let validator = match validator(dialect) {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(()),
@@ -252,7 +272,6 @@ pub fn validate(root: &Node, dialect: Dialect) -> Result<(), Error> {
         }
     };
     let json = root.to_json();
-    // Valid files (nearly all) need no error collection, which is several times slower.
     if validator.is_valid(&json) {
         return Ok(());
     }
