@@ -69,7 +69,7 @@ impl Bundle {
         // In path order by their text (the same order as `Path`'s for the clean relative paths
         // a chart has; `BTreeMap::from_iter` sorts again by `Path`, which is one comparison per
         // file when already sorted). The sorts are stable: of equal paths the last one is kept.
-        added.sort_by(|a, b| path_order(&a.0, &b.0));
+        added.sort_by_cached_key(|(path, _)| path_key(path));
         all.extend(added.into_iter().map(|(p, f)| (PathBuf::from(p), f)));
         self.files = all.into_iter().collect();
     }
@@ -267,11 +267,13 @@ impl Bundle {
     }
 }
 
-/// The order of `Path`s compared component by component, on their text: `/` sorts before every
-/// other byte (a shorter component comes first) and the end of the text before `/`.
-fn path_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |c: u8| if c == b'/' { 0 } else { u16::from(c) + 1 };
-    a.bytes().map(key).cmp(b.bytes().map(key))
+/// A key that orders text paths as `Path`s compare component by component: `/` sorts before
+/// every other byte (a shorter component comes first) and the end of the text before `/`. That
+/// is byte order once `/` is 0 (a path holds no NUL).
+fn path_key(path: &str) -> Vec<u8> {
+    path.bytes()
+        .map(|c| if c == b'/' { 0 } else { c })
+        .collect()
 }
 
 /// Bundles with at least this many files are written by two threads.
@@ -491,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn path_order_is_the_order_of_paths() {
+    fn path_key_orders_as_paths_do() {
         let paths = [
             "a",
             "a/b",
@@ -516,7 +518,7 @@ mod tests {
         for a in paths {
             for b in paths {
                 assert_eq!(
-                    path_order(a, b),
+                    path_key(a).cmp(&path_key(b)),
                     Path::new(a).cmp(Path::new(b)),
                     "{a} vs {b}"
                 );

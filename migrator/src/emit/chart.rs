@@ -292,14 +292,21 @@ fn readme(cx: &Cx<'_>, values: &Yaml) -> String {
     }
     out.push_str("\nObject names are the Swarm service names, so services keep finding each other by name; install the chart once per namespace.\n\n## Values\n\n| key | default | description |\n|---|---|---|\n");
     let mut path = String::new();
-    rows_of(values, &mut path, None, &mut out);
+    rows_of(values, &mut path, None, &mut out, &mut String::new());
     out
 }
 
-/// Appends one README row per value below `node` (`path` is its dotted key, restored on return).
-fn rows_of(node: &Yaml, path: &mut String, doc: Option<&str>, out: &mut String) {
+/// Appends one README row per value below `node` (`path` is its dotted key, restored on return;
+/// `default` is a buffer for a value's JSON, reused row after row).
+fn rows_of(
+    node: &Yaml,
+    path: &mut String,
+    doc: Option<&str>,
+    out: &mut String,
+    default: &mut String,
+) {
     match node {
-        Yaml::Doc(d, inner) => rows_of(inner, path, Some(d), out),
+        Yaml::Doc(d, inner) => rows_of(inner, path, Some(d), out, default),
         Yaml::Map(m)
             if !m.is_empty() && !FREE_FORM.contains(&path.rsplit('.').next().unwrap_or("")) =>
         {
@@ -312,14 +319,14 @@ fn rows_of(node: &Yaml, path: &mut String, doc: Option<&str>, out: &mut String) 
                     path.push('.');
                 }
                 path.push_str(k);
-                rows_of(v, path, None, out);
+                rows_of(v, path, None, out, default);
                 path.truncate(len);
             }
         }
         other => {
-            let mut default = String::new();
-            json::compact(&mut default, other);
-            row(out, path, &default, doc.unwrap_or(""));
+            default.clear();
+            json::compact(default, other);
+            row(out, path, default, doc.unwrap_or(""));
         }
     }
 }
