@@ -604,32 +604,46 @@ fn report(
         Format::Json => {
             // The ledger's own JSON shape, serialised straight from the entries: building a
             // `serde_json::Value` of a large ledger first would double the peak memory.
-            let warnings = warnings
-                .iter()
-                .map(|w| {
-                    serde_json::json!({
-                        "path": w.key_path,
-                        "file": &*w.mark.file,
-                        "line": w.mark.line,
-                        "col": w.mark.col,
-                        "message": w.message,
+            let rest = || {
+                let warnings = warnings
+                    .iter()
+                    .map(|w| {
+                        serde_json::json!({
+                            "path": w.key_path,
+                            "file": &*w.mark.file,
+                            "line": w.mark.line,
+                            "col": w.mark.col,
+                            "message": w.message,
+                        })
                     })
+                    .collect();
+                serde_json::to_string_pretty(&JsonOut {
+                    counts: ledger.counts(),
+                    warnings,
+                    chart: &emit_opts.name,
+                    out: &out_dir,
+                    dry_run: cli.dry_run,
+                    files: output.bundle.to_json_staged(&output.staged),
                 })
-                .collect();
-            let rest = serde_json::to_string_pretty(&JsonOut {
-                counts: ledger.counts(),
-                warnings,
-                chart: &emit_opts.name,
-                out: &out_dir,
-                dry_run: cli.dry_run,
-                files: output.bundle.to_json_staged(&output.staged),
-            })?;
+            };
             // Streamed to stdout: the text of a large ledger is not held in memory as well. The
             // entries (most of the text) go through the ledger's own writer, which prints what
-            // serde_json's pretty printer would; the other fields follow, printed by serde_json.
+            // serde_json's pretty printer would; the other fields follow, printed by serde_json
+            // on a thread of their own meanwhile (the file listing of a large chart is sizeable).
             let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            stdout.write_all(b"{\n  \"entries\": ")?;
-            migrator::report::ledger::json::write_entries(&mut stdout, &ledger.entries, 1)?;
+            let rest = std::thread::scope(|scope| -> anyhow::Result<String> {
+                let other = std::thread::Builder::new()
+                    .name("report-rest".into())
+                    .spawn_scoped(scope, &rest);
+                stdout.write_all(b"{\n  \"entries\": ")?;
+                migrator::report::ledger::json::write_entries(&mut stdout, &ledger.entries, 1)?;
+                Ok(match other {
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                    Err(_) => rest()?,
+                })
+            })?;
             stdout.write_all(b",\n")?;
             stdout.write_all(rest.strip_prefix("{\n").unwrap_or(&rest).as_bytes())?;
             stdout.write_all(b"\n")?;
