@@ -634,7 +634,7 @@ fn report(
             let rest = std::thread::scope(|scope| -> anyhow::Result<String> {
                 let other = std::thread::Builder::new()
                     .name("report-rest".into())
-                    .spawn_scoped(scope, &rest);
+                    .spawn_scoped(scope, rest);
                 stdout.write_all(b"{\n  \"entries\": ")?;
                 migrator::report::ledger::json::write_entries(&mut stdout, &ledger.entries, 1)?;
                 Ok(match other {
