@@ -240,14 +240,30 @@ impl Writer<'_> {
     }
 
     fn string(&mut self, s: &str) {
-        let escape_tpl = self.template && s.contains("{{");
-        if !escape_tpl && plain_ok(s) {
+        // A plain scalar holds no `{`, so no `{{` for Helm to read either.
+        if plain_ok(s) {
             self.out.push_str(s);
         } else {
             push_quoted(self.out, s, self.template);
         }
     }
 }
+
+/// The bytes a plain scalar may hold: ASCII letters and digits and `_/.-:@+=` and space.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'_' | b'/' | b'.' | b'-' | b':' | b'@' | b'+' | b'=' | b' '
+            );
+        c += 1;
+    }
+    t
+};
 
 /// Whether `s` can be written as a plain scalar and still read back as this exact string by
 /// YAML 1.1 (Go's yaml.v2, used by Helm and kubectl) and YAML 1.2 readers.
@@ -262,13 +278,8 @@ pub fn plain_ok(s: &str) -> bool {
     }
     let mut prev = 0u8;
     for &c in b {
-        let allowed = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'_' | b'/' | b'.' | b'-' | b':' | b'@' | b'+' | b'=' | b' '
-            );
-        // `: ` starts a mapping value and ` #` a comment.
-        if !allowed || (prev == b':' && c == b' ') || (prev == b' ' && c == b'#') {
+        // `: ` starts a mapping value (and ` #` a comment: `#` is not allowed at all).
+        if !PLAIN[usize::from(c)] || (prev == b':' && c == b' ') {
             return false;
         }
         prev = c;
