@@ -77,7 +77,7 @@ pub fn chart_with_trees(
         .left
         .iter()
         .filter_map(|l| {
-            let port = stack.services.get(l).and_then(declared_port).or_else(|| {
+            let port = stack.services.get(l).and_then(|s| declared_port(s)).or_else(|| {
                 edges
                     .iter()
                     .filter(|e| &e.to == l && sel.moved.contains(&e.from))

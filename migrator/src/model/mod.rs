@@ -67,7 +67,7 @@ pub struct Stack {
     /// `name` (compose dialect: the project name).
     pub name: Option<Sourced<String>>,
     /// `services`, by name.
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, Box<Service>>,
     /// `networks`, by name.
     pub networks: BTreeMap<String, Network>,
     /// `volumes`, by name.
@@ -127,7 +127,7 @@ impl Stack {
                 "services" => {
                     for s in section(e)? {
                         let _span = tracing::debug_span!("service", name = %s.key).entered();
-                        stack.services.insert(s.key.clone(), Service::read(s)?);
+                        stack.services.insert(s.key.clone(), Box::new(Service::read(s)?));
                     }
                 }
                 "networks" => {
