@@ -110,7 +110,7 @@ pub struct Service {
     /// `deploy`.
     pub deploy: Option<Deploy>,
     /// `networks`: name → attachment (`None` when written as `null` or in list form).
-    pub networks: BTreeMap<String, Sourced<Option<NetworkAttachment>>>,
+    pub networks: Networks,
     /// `labels` (container labels).
     pub labels: StringMap,
     /// `user` (`uid[:gid]` or names).
@@ -319,6 +319,10 @@ pub struct Healthcheck {
     /// `disable`.
     pub disable: Option<Sourced<bool>>,
 }
+
+/// A service's `networks`: name → attachment options (boxed: most services have none, and a
+/// map's nodes hold room for eleven).
+pub type Networks = BTreeMap<String, Sourced<Option<Box<NetworkAttachment>>>>;
 
 /// A service's attachment to a network (`networks.<name>` in mapping form).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -712,10 +716,7 @@ fn healthcheck(f: &Fields<'_>) -> Result<Option<Healthcheck>, Error> {
     }))
 }
 
-fn networks(
-    f: &Fields<'_>,
-    e: &Entry,
-) -> Result<BTreeMap<String, Sourced<Option<NetworkAttachment>>>, Error> {
+fn networks(f: &Fields<'_>, e: &Entry) -> Result<Networks, Error> {
     let path = f.path_of(&e.key);
     let mut out = BTreeMap::new();
     match &e.value.value {
@@ -735,12 +736,12 @@ fn networks(
                     Value::Null => None,
                     _ => {
                         let af = Fields::of(&ne.value, &source.path)?;
-                        Some(NetworkAttachment {
+                        Some(Box::new(NetworkAttachment {
                             aliases: af.strings("aliases")?,
                             ipv4_address: af.string("ipv4_address")?,
                             ipv6_address: af.string("ipv6_address")?,
                             driver_opts: af.string_map("driver_opts")?,
-                        })
+                        }))
                     }
                 };
                 out.insert(ne.key.clone(), Sourced::new(attachment, source));
