@@ -149,8 +149,15 @@ fn generate(mut cx: Cx<'_>) -> Result<(Output, Vec<Tree>), Error> {
     }
     network::policies(&mut cx);
     istio::objects(&mut cx);
-    cx.finish_templates();
+    // values.yaml, its schema and the README are made while the template writer creates the
+    // last files (it falls behind on a large chart), then added after the templates.
+    cx.deferred = Some(Vec::new());
     chart::files(&mut cx);
+    let deferred = cx.deferred.take().unwrap_or_default();
+    cx.finish_templates();
+    for (path, bytes, mode) in deferred {
+        cx.add_file(path, bytes, mode);
+    }
     Ok((
         Output {
             bundle: cx.bundle,
@@ -233,6 +240,9 @@ pub(crate) struct Cx<'a> {
     pub persistence: BTreeMap<String, Vec<(String, Yaml)>>,
     /// The thread that writes templates while the chart is generated.
     renderer: Option<render::Renderer>,
+    /// Files added while the template writer is still finishing ([`generate`] makes the chart's
+    /// own files meanwhile); added to the bundle after the templates, as if made after them.
+    deferred: Option<Vec<(std::path::PathBuf, Vec<u8>, u32)>>,
     /// The template trees, kept only when asked for ([`chart_with_trees`]).
     trees: Option<Vec<Tree>>,
     /// The actions every object's metadata and selector repeat, written once: the labels and
@@ -272,6 +282,7 @@ impl<'a> Cx<'a> {
             service_keys: BTreeMap::new(),
             persistence: BTreeMap::new(),
             renderer: render::Renderer::start(opts.stage.clone()),
+            deferred: None,
             labels_include: format!(
                 "{{{{- include \"{}.labels\" . | nindent {{I}} }}}}",
                 opts.name
@@ -307,6 +318,10 @@ impl<'a> Cx<'a> {
         mode: u32,
     ) {
         let path = path.into();
+        if let Some(deferred) = &mut self.deferred {
+            deferred.push((path, bytes.into(), mode));
+            return;
+        }
         if path
             .to_str()
             .is_some_and(|p| self.staged.files.remove(p).is_some())
