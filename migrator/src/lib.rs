@@ -3,6 +3,7 @@
 //! (typed intermediate representation) → `emit` (bundle of files) → `report` (ledger and diffs).
 
 pub mod diff;
+pub mod dispose;
 pub mod emit;
 pub mod error;
 pub mod load;

@@ -108,6 +108,7 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
         };
         (files, readme)
     });
+    crate::dispose::in_background(values);
     cx.add_file("values.yaml", text, bundle::MODE_FILE);
     cx.add_file("values.schema.json", json, bundle::MODE_FILE);
     cx.add_file("templates/_helpers.tpl", helpers(&n), bundle::MODE_FILE);
