@@ -15,24 +15,24 @@ pub fn write_entries<W: Write>(out: &mut W, entries: &[Entry], depth: usize) -> 
         return out.write_all(b"[]");
     }
     let pad = |n: usize| "  ".repeat(n);
-    let pads = [pad(depth + 1), pad(depth + 2), pad(depth + 3)];
+    let glue = Glue::new(depth);
     out.write_all(b"[")?;
     let mut buf = String::with_capacity(BLOCK * 512);
     if entries.len() < 2 * BLOCK {
-        items(&mut buf, entries, 0, &pads);
+        items(&mut buf, entries, 0, &glue);
         out.write_all(buf.as_bytes())?;
     } else {
         let blocks: Vec<&[Entry]> = entries.chunks(BLOCK).collect();
         std::thread::scope(|scope| -> io::Result<()> {
             // The odd blocks are formatted on the other thread, two at most ahead of the writer.
             let (tx, rx) = std::sync::mpsc::sync_channel::<String>(2);
-            let (blocks, pads) = (&blocks, &pads);
+            let (blocks, glue) = (&blocks, &glue);
             let other = std::thread::Builder::new()
                 .name("ledger-json".into())
                 .spawn_scoped(scope, move || {
                     for b in (1..blocks.len()).step_by(2) {
                         let mut text = String::with_capacity(BLOCK * 512);
-                        items(&mut text, blocks[b], b * BLOCK, pads);
+                        items(&mut text, blocks[b], b * BLOCK, glue);
                         if tx.send(text).is_err() {
                             return;
                         }
@@ -49,7 +49,7 @@ pub fn write_entries<W: Write>(out: &mut W, entries: &[Entry], depth: usize) -> 
                     Some(text) => out.write_all(text.as_bytes())?,
                     None => {
                         buf.clear();
-                        items(&mut buf, block, b * BLOCK, pads);
+                        items(&mut buf, block, b * BLOCK, glue);
                         out.write_all(buf.as_bytes())?;
                     }
                 }
@@ -65,51 +65,73 @@ pub fn write_entries<W: Write>(out: &mut W, entries: &[Entry], depth: usize) -> 
 /// Entries per block when the ledger is formatted on two threads.
 const BLOCK: usize = 512;
 
+/// The fixed text between an entry's values, for items `depth + 1` levels deep: each entry is
+/// then a dozen appends instead of forty.
+struct Glue {
+    open: String,
+    file: String,
+    line: String,
+    col: String,
+    service: String,
+    rule_after_service: String,
+    rule: String,
+    status: String,
+    target: String,
+    reason: String,
+    close: String,
+}
+
+impl Glue {
+    fn new(depth: usize) -> Self {
+        let pad = |n: usize| "  ".repeat(n);
+        let (p1, p2, p3) = (pad(depth + 1), pad(depth + 2), pad(depth + 3));
+        Self {
+            open: format!("\n{p1}{{\n{p2}\"source\": {{\n{p3}\"path\": "),
+            file: format!(",\n{p3}\"file\": "),
+            line: format!(",\n{p3}\"line\": "),
+            col: format!(",\n{p3}\"col\": "),
+            service: format!("\n{p2}}},\n{p2}\"service\": "),
+            rule_after_service: format!(",\n{p2}\"rule\": "),
+            rule: format!("\n{p2}}},\n{p2}\"rule\": "),
+            status: format!(",\n{p2}\"status\": "),
+            target: format!(",\n{p2}\"target\": "),
+            reason: format!(",\n{p2}\"reason\": "),
+            close: format!("\n{p1}}}"),
+        }
+    }
+}
+
 /// Appends the items of `entries`, the first of which is item number `first` of the array.
-fn items(buf: &mut String, entries: &[Entry], first: usize, [p1, p2, p3]: &[String; 3]) {
+fn items(buf: &mut String, entries: &[Entry], first: usize, g: &Glue) {
+    use crate::emit::json::string;
     for (i, e) in (first..).zip(entries) {
         if i > 0 {
             buf.push(',');
         }
-        buf.push('\n');
-        buf.push_str(p1);
-        buf.push_str("{\n");
-        buf.push_str(p2);
-        buf.push_str("\"source\": {\n");
-        field(buf, p3, "path", &e.source.path, true);
-        field(buf, p3, "file", &e.source.mark.file, true);
-        number(buf, p3, "line", e.source.mark.line, true);
-        number(buf, p3, "col", e.source.mark.col, false);
-        buf.push_str(p2);
-        buf.push_str("},\n");
+        buf.push_str(&g.open);
+        string(buf, &e.source.path);
+        buf.push_str(&g.file);
+        string(buf, &e.source.mark.file);
+        buf.push_str(&g.line);
+        buf.push_str(itoa::Buffer::new().format(e.source.mark.line));
+        buf.push_str(&g.col);
+        buf.push_str(itoa::Buffer::new().format(e.source.mark.col));
         if let Some(s) = &e.service {
-            field(buf, p2, "service", s, true);
+            buf.push_str(&g.service);
+            string(buf, s);
+            buf.push_str(&g.rule_after_service);
+        } else {
+            buf.push_str(&g.rule);
         }
-        field(buf, p2, "rule", &e.rule, true);
-        field(buf, p2, "status", e.status.as_str(), true);
-        field(buf, p2, "target", &e.target, true);
-        field(buf, p2, "reason", &e.reason, false);
-        buf.push_str(p1);
-        buf.push('}');
+        string(buf, &e.rule);
+        buf.push_str(&g.status);
+        string(buf, e.status.as_str());
+        buf.push_str(&g.target);
+        string(buf, &e.target);
+        buf.push_str(&g.reason);
+        string(buf, &e.reason);
+        buf.push_str(&g.close);
     }
-}
-
-fn field(buf: &mut String, pad: &str, key: &str, value: &str, comma: bool) {
-    buf.push_str(pad);
-    buf.push('"');
-    buf.push_str(key);
-    buf.push_str("\": ");
-    crate::emit::json::string(buf, value);
-    buf.push_str(if comma { ",\n" } else { "\n" });
-}
-
-fn number(buf: &mut String, pad: &str, key: &str, value: u32, comma: bool) {
-    buf.push_str(pad);
-    buf.push('"');
-    buf.push_str(key);
-    buf.push_str("\": ");
-    buf.push_str(itoa::Buffer::new().format(value));
-    buf.push_str(if comma { ",\n" } else { "\n" });
 }
 
 #[cfg(test)]
