@@ -224,13 +224,17 @@ pub fn load(opts: &Options) -> Result<Loaded, Error> {
             }
             schema::check_forbidden(&root)?;
         }
-        let mut interp = interpolate::Interpolator {
-            env: &env,
-            dialect: opts.dialect,
-            warnings: Vec::new(),
-        };
-        interp.run(&mut root)?;
-        warnings.append(&mut interp.warnings);
+        // Only a string holding `$` is interpolated, and a string can only hold one the text
+        // writes as `$` or as an escape: without either, the walk would change nothing.
+        if memchr::memchr2(b'$', b'\\', text.as_bytes()).is_some() {
+            let mut interp = interpolate::Interpolator {
+                env: &env,
+                dialect: opts.dialect,
+                warnings: Vec::new(),
+            };
+            interp.run(&mut root)?;
+            warnings.append(&mut interp.warnings);
+        }
         schema::validate(&root, opts.dialect)?;
         if opts.dialect == Dialect::Swarm {
             schema::note_ignored(&root, &mut warnings);

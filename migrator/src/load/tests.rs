@@ -726,3 +726,26 @@ fn dialect_names() {
     assert!("kube".parse::<Dialect>().is_err());
     assert_eq!(Dialect::default().to_string(), "swarm");
 }
+
+/// A `$` written as a YAML escape is interpolated like a plain one (the loader skips the
+/// interpolation walk only for files with neither `$` nor `\`).
+#[test]
+fn an_escaped_dollar_is_interpolated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("stack.yml");
+    std::fs::write(
+        &file,
+        "version: \"3.8\"\nservices:\n  a:\n    image: \"\\x24{IMG}:1\"\n    environment:\n      PLAIN: x\n",
+    )
+    .expect("write");
+    let (got, _) = load_json(&[file.clone()], Dialect::Swarm, &[("IMG", "nginx")]);
+    assert_eq!(got["services"]["a"]["image"], "nginx:1");
+    std::fs::write(
+        &file,
+        "version: \"3.8\"\nservices:\n  a:\n    image: nginx\n    environment:\n      PLAIN: x\n",
+    )
+    .expect("write");
+    let (got, _) = load_json(&[file], Dialect::Swarm, &[("IMG", "other")]);
+    assert_eq!(got["services"]["a"]["image"], "nginx");
+    assert_eq!(got["services"]["a"]["environment"]["PLAIN"], "x");
+}
