@@ -738,7 +738,11 @@ fn an_escaped_dollar_is_interpolated() {
         "version: \"3.8\"\nservices:\n  a:\n    image: \"\\x24{IMG}:1\"\n    environment:\n      PLAIN: x\n",
     )
     .expect("write");
-    let (got, _) = load_json(&[file.clone()], Dialect::Swarm, &[("IMG", "nginx")]);
+    let (got, _) = load_json(
+        std::slice::from_ref(&file),
+        Dialect::Swarm,
+        &[("IMG", "nginx")],
+    );
     assert_eq!(got["services"]["a"]["image"], "nginx:1");
     std::fs::write(
         &file,
