@@ -678,12 +678,15 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
     let svc = stack(lane, exporter);
+    // The header-read timeout is armed once per request: on the coarse timer, not Tokio's
+    // (see `timer`).
+    let header_timer = super::timer::Coarse::start();
     super::serve(listener, stop, grace, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());
         builder
             .http1()
-            .timer(TokioTimer::new())
+            .timer(header_timer.clone())
             .header_read_timeout(Duration::from_secs(10));
         builder
             .http2()

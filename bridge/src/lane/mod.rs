@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod config;
 pub mod grpc_http;
 pub mod http_grpc;
+pub mod timer;
 pub mod upstream;
 
 use std::collections::VecDeque;
