@@ -253,21 +253,57 @@ impl Failure {
     }
 }
 
-/// Reads a whole body of at most `max` bytes; a larger one is [`Failure::too_large`].
-pub async fn read_body(body: Incoming, max: usize) -> Result<(Bytes, Option<HeaderMap>), Failure> {
+/// Reads a whole body of at most `max` bytes; a larger one is [`Failure::too_large`]. A body
+/// of one DATA frame (the usual case) is returned as that frame's bytes, without a copy or the
+/// buffer list `http_body_util`'s `Limited` + `collect` built for every body.
+pub async fn read_body(
+    mut body: Incoming,
+    max: usize,
+) -> Result<(Bytes, Option<HeaderMap>), Failure> {
     use http_body_util::BodyExt as _;
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(c) => {
-            let trailers = c.trailers().cloned();
-            Ok((c.to_bytes(), trailers))
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut len = 0usize;
+    let mut trailers: Option<HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Failure::from(Status::new(
+                crate::transcode::status::Code::Cancelled,
+                format!("reading the request body: {e}"),
+            ))
+        })?;
+        match frame.into_data() {
+            Ok(d) => {
+                len = len.saturating_add(d.len());
+                if len > max {
+                    return Err(Failure::too_large(max));
+                }
+                if let Some(j) = &mut joined {
+                    j.extend_from_slice(&d);
+                } else if let Some(f) = first.take() {
+                    let mut j = bytes::BytesMut::with_capacity(f.len() + d.len());
+                    j.extend_from_slice(&f);
+                    j.extend_from_slice(&d);
+                    joined = Some(j);
+                } else {
+                    first = Some(d);
+                }
+            }
+            Err(f) => {
+                if let Ok(t) = f.into_trailers() {
+                    match &mut trailers {
+                        Some(cur) => cur.extend(t),
+                        None => trailers = Some(t),
+                    }
+                }
+            }
         }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::too_large(max)),
-        Err(e) => Err(Status::new(
-            crate::transcode::status::Code::Cancelled,
-            format!("reading the request body: {e}"),
-        )
-        .into()),
     }
+    let bytes = match joined {
+        Some(j) => j.freeze(),
+        None => first.unwrap_or_default(),
+    };
+    Ok((bytes, trailers))
 }
 
 /// Response bodies of both lanes: fixed frames, or frames sent by a task as they come.
