@@ -214,9 +214,10 @@ mod tests {
                 .is_pending()
         );
         drop(pending);
-        let entries = lock(&timer.shared);
-        assert_eq!(entries.free.len(), 1, "{entries:?}");
-        drop(entries);
+        {
+            let entries = lock(&timer.shared);
+            assert_eq!(entries.free.len(), 1, "{entries:?}");
+        }
 
         long.await;
         let t = start.elapsed();
