@@ -259,3 +259,52 @@ async fn stream_deadline_and_in_flight_limit() -> anyhow::Result<()> {
     echo.shutdown().await?;
     Ok(())
 }
+
+/// HTTP/1.1 callers get 10 s to send the next request head (`lane::timer`, checked every
+/// 250 ms): a keep-alive connection left idle after an answer is closed by the bridge after
+/// 10 s, not before. (A connection that never sends a byte is not covered: hyper-util's
+/// HTTP/1-or-2 detection waits for the first bytes without a timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http1_connections_close_after_the_header_timeout() -> anyhow::Result<()> {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (echo, _, mut bridge) = setup("").await?;
+    let http = bridge.http()?;
+    let start = Instant::now();
+    let mut used = tokio::net::TcpStream::connect(http).await?;
+    let body = r#"{"message":"idle-check"}"#;
+    let req = format!(
+        "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    used.write_all(req.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("idle-check\"}") {
+        let n = tokio::time::timeout(e2e::http::TIMEOUT, used.read(&mut buf)).await??;
+        ensure!(
+            n > 0,
+            "closed before answering: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    ensure!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200 OK"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answered = Instant::now();
+    let mut rest = Vec::new();
+    // Either an orderly close or a reset ends the wait; only the time matters.
+    let _ = tokio::time::timeout(Duration::from_secs(20), used.read_to_end(&mut rest)).await?;
+    let t = answered.elapsed();
+    ensure!(
+        t >= Duration::from_millis(9_500) && t < Duration::from_secs(14),
+        "idle connection closed {t:?} after its answer (answered {:?} after connecting)",
+        answered - start
+    );
+    bridge.stop().await?;
+    echo.shutdown().await?;
+    Ok(())
+}

@@ -1,4 +1,4 @@
-//! Write coalescing for an HTTP/2 connection whose task we spawn. The h2 crate flushes its
+//! Write coalescing for an HTTP/2 connection whose task we spawn (`upstream`). The h2 crate flushes its
 //! buffer before every DATA frame longer than 256 bytes, so with N calls in flight a poll of the
 //! connection made N `writev`s (each waking the peer). [`Io`] copies writes into one buffer
 //! instead, and [`Flushing`], the future wrapping the connection, writes that buffer once after
@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -67,6 +68,9 @@ fn lock(s: &Shared) -> MutexGuard<'_, Out> {
 pub struct Io {
     read: OwnedReadHalf,
     out: Shared,
+    /// Set on every read that returned bytes (keep-alive pings only go out on a silent
+    /// connection).
+    activity: Arc<AtomicBool>,
 }
 
 /// Wraps a connection future so the bytes it buffered are written after each of its polls.
@@ -103,6 +107,7 @@ pub fn split(stream: TcpStream) -> (Io, Flusher) {
     let io = Io {
         read,
         out: out.clone(),
+        activity: Arc::default(),
     };
     (io, Flusher(out))
 }
@@ -116,11 +121,21 @@ impl AsyncRead for Io {
         if let Some(k) = lock(&self.out).failed {
             return Poll::Ready(Err(k.into()));
         }
-        Pin::new(&mut self.read).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.read).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.store(true, Ordering::Relaxed);
+        }
+        r
     }
 }
 
 impl Io {
+    /// The flag set whenever a read returned bytes; whoever watches it clears it.
+    pub fn activity(&self) -> Arc<AtomicBool> {
+        self.activity.clone()
+    }
+
     /// Appends `len` bytes (given by `put`) once the buffer has room.
     fn buffer(
         &self,
@@ -194,38 +209,5 @@ impl<F: Future> Future for Flushing<F> {
             cx.waker().wake_by_ref();
         }
         done
-    }
-}
-
-/// The executor for hyper's HTTP/2 client connection: hyper spawns the task that drives the
-/// connection's I/O first (in the handshake), then one task per call; the first is wrapped in
-/// [`Flushing`].
-#[derive(Debug, Clone)]
-pub struct Exec(Arc<Mutex<Option<Flusher>>>);
-
-impl Exec {
-    /// Wraps the first future it spawns with `flusher`.
-    pub fn new(flusher: Flusher) -> Self {
-        Self(Arc::new(Mutex::new(Some(flusher))))
-    }
-
-    /// Whether the flusher went to a spawned future: check after the handshake, so a hyper that
-    /// stopped spawning its connection task there is an error, not a connection that never
-    /// writes.
-    pub fn used(&self) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_none()
-    }
-}
-
-impl<F> hyper::rt::Executor<F> for Exec
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        let first = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match first {
-            Some(flusher) => tokio::spawn(flusher.wrap(fut)),
-            None => tokio::spawn(fut),
-        };
     }
 }

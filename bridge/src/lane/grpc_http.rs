@@ -18,12 +18,11 @@ use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
 use super::balance::Balancer;
 use super::config::GrpcLaneConfig;
-use super::{Body, Error, Failure, MakeId, read_body};
+use super::{Body, Error, Failure, RequestIdLayer, read_body};
 use crate::eureka::Registry;
 use crate::otlp::Attr;
 use crate::transcode::route::{self, Binding, Table};
@@ -333,15 +332,16 @@ pub fn stack(
 + Send
 + 'static {
     tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeId))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(RequestIdLayer)
         .map_response(|r: Result<Response<Body>, Failure>| {
             r.unwrap_or_else(|f| Lane::rescue(f.status))
         })
         .service_fn(move |mut req: Request<Incoming>| {
             let lane = Arc::clone(&lane);
             let exporter = exporter.clone();
-            async move {
+            // Boxed, as in the HTTP lane: the request-id step needs an `Unpin` future, and
+            // hyper and tower move the call's state a few times before polling it.
+            Box::pin(async move {
                 let path = req.uri().path().to_owned();
                 let (service, method) = path
                     .trim_start_matches('/')
@@ -391,7 +391,7 @@ pub fn stack(
                 }
                 // The failure is a value here; the rescue layer turns it into an answer.
                 Ok::<_, Infallible>(result)
-            }
+            })
         })
 }
 

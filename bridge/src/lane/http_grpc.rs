@@ -9,25 +9,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::BodyExt as _;
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioTimer;
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument as _;
 
 use super::config::{HttpLaneConfig, UnknownConfig};
 use super::upstream::{CallError, Connections};
-use super::{Body, Error, Failure, MakeId, read_body};
+use super::{Body, Error, Failure, RequestIdLayer, read_body};
 use crate::otlp::Attr;
 use crate::transcode::json::{self, RequestOptions, ResponseOptions, StreamFormat, StreamWriter};
 use crate::transcode::route::{self, Table};
 use crate::transcode::status::{Code, HttpToGrpc, Status};
 use crate::transcode::{frame, headers};
+
+// Header values built at compile time (`from_static` checks every byte when it runs outside a
+// const context); a clone of one is a pointer copy.
+static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+static APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+static OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
+static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
 #[derive(Debug)]
 struct Upstream {
@@ -196,10 +202,8 @@ impl Lane {
     fn rescue(&self, f: Failure) -> Response<Body> {
         let mut resp = Response::new(Body::full(f.status.to_json(Some(&self.pool))));
         *resp.status_mut() = f.http;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, APPLICATION_JSON.clone());
         resp
     }
 
@@ -269,26 +273,20 @@ impl Lane {
             .path_and_query(m.binding.path_and_query())
             .build()
             .map_err(|e| Status::new(Code::Internal, format!("upstream URI: {e}")))?;
-        let mut out = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .body(Full::new(framed))
-            .map_err(|e| Status::new(Code::Internal, format!("upstream request: {e}")))?;
+        let mut out = super::upstream::request(uri, fwd.headers);
         let h = out.headers_mut();
-        *h = fwd.headers;
         // Values unique to one call would churn the HPACK dynamic table of the shared upstream
         // connection (an insert and an eviction per call, and a longer search for the next):
         // sent as never-indexed literals instead.
-        for name in headers::PER_CALL_HEADERS {
-            if let Some(v) = h.get_mut(*name) {
+        // (A walk over the few forwarded headers: a lookup per listed name parsed and hashed
+        // ten names per call.)
+        for (name, v) in h.iter_mut() {
+            if headers::PER_CALL_HEADERS.contains(&name.as_str()) {
                 v.set_sensitive(true);
             }
         }
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc"),
-        );
-        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::CONTENT_TYPE, APPLICATION_GRPC.clone());
+        h.insert(header::TE, TRAILERS.clone());
         h.insert(headers::GRPC_TIMEOUT.clone(), timeout_value);
 
         // Owned, so a server stream keeps its slot until the task sending it ends.
@@ -309,7 +307,7 @@ impl Lane {
         // entry each time (a visible share of the profile).
         let sleep = tokio::time::sleep_until(deadline);
         tokio::pin!(sleep);
-        let resp = match within(&mut sleep, upstream.connections.send(out)).await {
+        let resp = match within(&mut sleep, upstream.connections.send(out, framed)).await {
             Err(_) => return Err(deadline_exceeded()),
             Ok(Err(e)) => {
                 let why = match &e {
@@ -389,10 +387,10 @@ impl Lane {
                 json::render(&output, &message, response_body.as_deref(), &self.response)
                     .map_err(|e| Failure::from(e.to_status()))?;
             let content_type = if rendered.content_type == "application/json" {
-                HeaderValue::from_static("application/json")
+                APPLICATION_JSON.clone()
             } else {
                 HeaderValue::from_str(&rendered.content_type)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream"))
+                    .unwrap_or_else(|_| OCTET_STREAM.clone())
             };
             resp_headers.insert(header::CONTENT_TYPE, content_type);
             let mut resp = Response::new(Body::full(rendered.body));
@@ -467,12 +465,11 @@ impl Lane {
         let content_type = if raw {
             raw_type.clone().unwrap_or_default()
         } else {
-            writer.content_type().to_owned()
+            writer.content_type().into()
         };
         resp_headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_str(&content_type)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            HeaderValue::from_str(&content_type).unwrap_or_else(|_| OCTET_STREAM.clone()),
         );
         let (tx, rx) = mpsc::channel::<Frame<Bytes>>(16);
         let mut chunk = if raw { Vec::new() } else { writer.open() };
@@ -596,7 +593,7 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-fn stream_broken(e: &hyper::Error) -> Status {
+fn stream_broken(e: &h2::Error) -> Status {
     Status::new(
         Code::Unavailable,
         format!("upstream connection broke: {}", cause(e)),
@@ -631,8 +628,7 @@ pub fn stack(
 + 'static {
     let rescuer = Arc::clone(&lane);
     tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeId))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(RequestIdLayer)
         .map_response(move |r: Result<Response<Body>, Failure>| {
             r.unwrap_or_else(|f| rescuer.rescue(f))
         })
@@ -682,12 +678,15 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
     let svc = stack(lane, exporter);
+    // The header-read timeout is armed once per request: on the coarse timer, not Tokio's
+    // (see `timer`).
+    let header_timer = super::timer::Coarse::start();
     super::serve(listener, stop, grace, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());
         builder
             .http1()
-            .timer(TokioTimer::new())
+            .timer(header_timer.clone())
             .header_read_timeout(Duration::from_secs(10));
         builder
             .http2()

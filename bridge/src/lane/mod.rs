@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod config;
 pub mod grpc_http;
 pub mod http_grpc;
+pub mod timer;
 pub mod upstream;
 
 use std::collections::VecDeque;
@@ -14,7 +15,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -112,14 +112,24 @@ pub fn authority(address: &str) -> Option<http::uri::Authority> {
     auth.port_u16().map(|_| auth)
 }
 
-/// A request id for callers that sent none: 128 random bits in hex.
+/// A request id for callers that sent none: 128 bits in hex from a per-thread splitmix64
+/// sequence whose start is random (per process and thread), so ids do not repeat across
+/// replicas or restarts. (A fresh `RandomState` hasher per id cost ten times as much.)
 pub fn request_id() -> HeaderValue {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let a = h.finish();
-    h.write_u64(a);
-    let b = h.finish();
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = std::cell::Cell::new(
+            std::collections::hash_map::RandomState::new().build_hasher().finish(),
+        );
+    }
+    fn splitmix(state: &std::cell::Cell<u64>) -> u64 {
+        let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        state.set(s);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let (a, b) = NEXT.with(|s| (splitmix(s), splitmix(s)));
     let mut id = [0u8; 32];
     for (i, n) in [a, b].into_iter().enumerate() {
         for (j, d) in id[i * 16..(i + 1) * 16].iter_mut().enumerate() {
@@ -129,17 +139,81 @@ pub fn request_id() -> HeaderValue {
     HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// Makes the `x-request-id` of requests that arrive without one (tower-http's request-id layers
-/// set it on the request, so it travels on, and copy it to the answer).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MakeId;
+/// `x-request-id`.
+pub static X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-impl tower_http::request_id::MakeRequestId for MakeId {
-    fn make_request_id<B>(
-        &mut self,
-        _: &http::Request<B>,
-    ) -> Option<tower_http::request_id::RequestId> {
-        Some(tower_http::request_id::RequestId::new(request_id()))
+/// The request-id step of both lanes: a request that arrives without `x-request-id` gets a
+/// fresh one (so it travels on), and the answer gets the request's when it has none. What
+/// tower-http's `SetRequestId` and `PropagateRequestId` layers did, without the `RequestId`
+/// extensions they also stored on every request and answer (nothing reads them; each was a map
+/// allocation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdService { inner }
+    }
+}
+
+/// The service [`RequestIdLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct RequestIdService<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for RequestIdService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Unpin,
+{
+    type Response = http::Response<RB>;
+    type Error = S::Error;
+    type Future = RequestIdFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) => v.clone(),
+            None => {
+                let v = request_id();
+                req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
+                v
+            }
+        };
+        RequestIdFuture {
+            inner: self.inner.call(req),
+            id: Some(id),
+        }
+    }
+}
+
+/// The answer of a [`RequestIdService`].
+#[derive(Debug)]
+pub struct RequestIdFuture<F> {
+    inner: F,
+    id: Option<HeaderValue>,
+}
+
+impl<F, RB, E> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut resp = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        if let Some(id) = self.id.take()
+            && !resp.headers().contains_key(&X_REQUEST_ID)
+        {
+            resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        }
+        Poll::Ready(Ok(resp))
     }
 }
 
@@ -179,21 +253,57 @@ impl Failure {
     }
 }
 
-/// Reads a whole body of at most `max` bytes; a larger one is [`Failure::too_large`].
-pub async fn read_body(body: Incoming, max: usize) -> Result<(Bytes, Option<HeaderMap>), Failure> {
+/// Reads a whole body of at most `max` bytes; a larger one is [`Failure::too_large`]. A body
+/// of one DATA frame (the usual case) is returned as that frame's bytes, without a copy or the
+/// buffer list `http_body_util`'s `Limited` + `collect` built for every body.
+pub async fn read_body(
+    mut body: Incoming,
+    max: usize,
+) -> Result<(Bytes, Option<HeaderMap>), Failure> {
     use http_body_util::BodyExt as _;
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(c) => {
-            let trailers = c.trailers().cloned();
-            Ok((c.to_bytes(), trailers))
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut len = 0usize;
+    let mut trailers: Option<HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Failure::from(Status::new(
+                crate::transcode::status::Code::Cancelled,
+                format!("reading the request body: {e}"),
+            ))
+        })?;
+        match frame.into_data() {
+            Ok(d) => {
+                len = len.saturating_add(d.len());
+                if len > max {
+                    return Err(Failure::too_large(max));
+                }
+                if let Some(j) = &mut joined {
+                    j.extend_from_slice(&d);
+                } else if let Some(f) = first.take() {
+                    let mut j = bytes::BytesMut::with_capacity(f.len() + d.len());
+                    j.extend_from_slice(&f);
+                    j.extend_from_slice(&d);
+                    joined = Some(j);
+                } else {
+                    first = Some(d);
+                }
+            }
+            Err(f) => {
+                if let Ok(t) = f.into_trailers() {
+                    match &mut trailers {
+                        Some(cur) => cur.extend(t),
+                        None => trailers = Some(t),
+                    }
+                }
+            }
         }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::too_large(max)),
-        Err(e) => Err(Status::new(
-            crate::transcode::status::Code::Cancelled,
-            format!("reading the request body: {e}"),
-        )
-        .into()),
     }
+    let bytes = match joined {
+        Some(j) => j.freeze(),
+        None => first.unwrap_or_default(),
+    };
+    Ok((bytes, trailers))
 }
 
 /// Response bodies of both lanes: fixed frames, or frames sent by a task as they come.

@@ -828,8 +828,8 @@ fn direct(desc: &MessageDescriptor, bytes: &[u8], options: &ResponseOptions) -> 
 /// A rendered HTTP response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// Its `Content-Type`.
-    pub content_type: String,
+    /// Its `Content-Type` (borrowed for JSON: no allocation per answer).
+    pub content_type: std::borrow::Cow<'static, str>,
     /// The bytes.
     pub body: Vec<u8>,
 }
@@ -881,7 +881,7 @@ pub fn render(
             content_type: if ct.is_empty() {
                 "application/octet-stream".into()
             } else {
-                ct
+                ct.into()
             },
             body,
         });

@@ -113,6 +113,24 @@ impl Error {
 /// Builds the HTTP request for a gRPC request given as protobuf bytes.
 pub fn request_from_bytes(b: &Binding, bytes: &[u8], o: &Options) -> Result<HttpRequest, Error> {
     let desc = b.method.input();
+    // The common rule (`body: "*"`, nothing bound by the path): the body is the whole message,
+    // written as JSON straight from its bytes by `wire::write_json`, as the HTTP lane renders
+    // answers; what that writer hands back goes through `DynamicMessage` below.
+    if b.body == BodyRule::Whole
+        && b.template.variables().is_empty()
+        && desc.full_name() != json::HTTP_BODY
+        && let Verb::Method(method) = &b.verb
+    {
+        let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4 + 16);
+        if super::wire::write_json(&desc, bytes, &o.json(), &mut out).is_some() {
+            return Ok(HttpRequest {
+                method: method.clone(),
+                path_and_query: b.template.expand(|_| None)?,
+                body: Some(out),
+                content_type: Some("application/json".to_string()),
+            });
+        }
+    }
     let msg = DynamicMessage::decode(desc.clone(), bytes).map_err(|e| Error::Decode {
         message_type: desc.full_name().to_string(),
         message: e.to_string(),
@@ -380,6 +398,14 @@ pub fn response_with(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
+    // The whole answer is the message: protobuf bytes straight from the JSON
+    // (`wire::encode_json`, as the HTTP lane encodes requests); what it hands back (and every
+    // error) goes through the reference below.
+    if b.response_body.is_none()
+        && let Some(bytes) = super::wire::encode_json(&desc, body, o.unknown_response_fields)
+    {
+        return Ok(bytes);
+    }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| json::Error::Decode {
             message_type: desc.full_name().to_string(),
@@ -453,6 +479,117 @@ mod tests {
         r.body
             .as_ref()
             .map(|b| serde_json::from_slice(b).expect("json body"))
+    }
+
+    /// `request_from_bytes` with `body: "*"` and no path variables (the direct JSON writer)
+    /// builds the same request as the `DynamicMessage` reference, for messages it covers and for
+    /// ones it hands back (maps, well-known types), with default and non-default options.
+    #[test]
+    fn whole_body_requests_match_the_reference() {
+        let Some(pool) = pool() else { return };
+        let rules: Vec<Rule> = ["CreateOrder", "ListOrders", "CancelOrder", "Ping"]
+            .iter()
+            .map(|m| Rule {
+                selector: format!("demo.shop.v1.Orders.{m}"),
+                verb: "POST".into(),
+                path: format!("/v1/{}", m.to_lowercase()),
+                body: "*".into(),
+                response_body: String::new(),
+            })
+            .collect();
+        let t = Table::from_rules(&pool, &rules, &RouteOptions::default()).expect("table");
+        let cases = [
+            ("CreateOrder", "demo.shop.v1.Order", json!({})),
+            (
+                "CreateOrder",
+                "demo.shop.v1.Order",
+                json!({"orderId": "o\"1\n", "customerId": "é", "lines": [{"sku": "a", "quantity": 2},
+                       {"sku": "b"}], "status": "STATUS_SHIPPED", "shipTo": {"city": "x", "geo": {"lat": -0.5}},
+                       "totalCents": "-9007199254740993", "signature": "AQID"}),
+            ),
+            (
+                "CreateOrder",
+                "demo.shop.v1.Order",
+                json!({"orderId": "m", "labels": {"a": "b"}, "createdAt": "2024-01-02T03:04:05Z"}),
+            ),
+            (
+                "ListOrders",
+                "demo.shop.v1.ListOrdersRequest",
+                json!({"status": ["STATUS_OPEN"], "pageSize": 5, "minTotal": "NaN", "big": "18446744073709551615",
+                       "maxAge": "90s", "minLines": 0}),
+            ),
+            (
+                "CancelOrder",
+                "demo.shop.v1.CancelOrderRequest",
+                json!({"orderId": "1", "reason": "", "notify": true}),
+            ),
+            ("Ping", "demo.shop.v1.Empty", json!({})),
+        ];
+        let options = [
+            Options::default(),
+            Options {
+                proto_field_names: true,
+                enums_as_ints: true,
+                ..Options::default()
+            },
+            Options {
+                emit_defaults: true,
+                ..Options::default()
+            },
+        ];
+        for (m, ty, j) in cases {
+            let b = t
+                .primary(&format!("demo.shop.v1.Orders.{m}"))
+                .expect("binding");
+            let message = msg(&pool, ty, j.clone());
+            let bytes = message.encode_to_vec();
+            for o in &options {
+                let direct = request_from_bytes(b, &bytes, o).expect("direct");
+                let reference = request(b, &message, o).expect("reference");
+                assert_eq!(direct, reference, "{m} {j} {o:?}");
+            }
+        }
+    }
+
+    /// Legacy JSON answers decode to the same bytes through the direct encoder (`response_with`)
+    /// as through `DynamicMessage` (the reference), unknown fields ignored or refused as
+    /// configured; what the encoder hands back still decodes, and bad answers are errors.
+    #[test]
+    fn answers_match_the_reference() {
+        let Some(pool) = pool() else { return };
+        let t = Table::from_pool(&pool, &RouteOptions::default()).expect("table");
+        let b = t
+            .primary("demo.shop.v1.Orders.CreateOrder")
+            .expect("binding");
+        let desc = b.method.output();
+        let bodies = [
+            r#"{}"#,
+            r#"{"orderId":"o\"1","customerId":"\u00e9","lines":[{"sku":"a","quantity":2},{"sku":"b"}],
+               "status":"STATUS_SHIPPED","shipTo":{"city":"x","geo":{"lat":-0.5,"lon":1e3}},
+               "totalCents":"-9007199254740993","signature":"AQID"}"#,
+            r#"{"order_id":"snake","total_cents":12,"status":2,"extra":{"a":[1,2]},"more":null}"#,
+            r#"{"orderId":"m","labels":{"a":"b"},"createdAt":"2024-01-02T03:04:05Z"}"#,
+            r#"{"orderId":null,"lines":[]}"#,
+        ];
+        for unknown in [Unknown::Ignore, Unknown::Reject] {
+            let o = Options {
+                unknown_response_fields: unknown,
+                ..Options::default()
+            };
+            for body in bodies {
+                let got = response_with(b, body.as_bytes(), None, &o);
+                let value: serde_json::Value = serde_json::from_str(body).expect("json");
+                let want = json::from_json_value(&desc, value, unknown).map(|m| m.encode_to_vec());
+                match (got, want) {
+                    (Ok(g), Ok(w)) => assert_eq!(g, w, "{body} {unknown:?}"),
+                    (Err(_), Err(_)) => {}
+                    (g, w) => panic!("{body} {unknown:?}: {g:?} against {w:?}"),
+                }
+            }
+        }
+        let o = Options::default();
+        assert!(response_with(b, b"{\"orderId\": 5}", None, &o).is_err());
+        assert!(response_with(b, b"{\"orderId\": ", None, &o).is_err());
     }
 
     #[test]

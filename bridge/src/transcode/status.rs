@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
@@ -287,7 +287,11 @@ impl Status {
     /// trailers-only headers). `None` without `grpc-status`. A details blob that does not decode
     /// is dropped rather than failing the call; the code and message still get through.
     pub fn from_trailers(trailers: &HeaderMap) -> Option<Self> {
-        let raw = trailers.get("grpc-status")?.to_str().ok()?;
+        // Static names: a `&str` lookup parses and hashes the name each time.
+        static STATUS: HeaderName = HeaderName::from_static("grpc-status");
+        static MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+        static DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+        let raw = trailers.get(&STATUS)?.to_str().ok()?;
         let code = raw
             .trim()
             .parse::<i32>()
@@ -295,11 +299,11 @@ impl Status {
             .and_then(Code::from_i32)
             .unwrap_or(Code::Unknown);
         let message = trailers
-            .get("grpc-message")
+            .get(&MESSAGE)
             .map(|v| decode_message(&String::from_utf8_lossy(v.as_bytes())))
             .unwrap_or_default();
         let details = trailers
-            .get("grpc-status-details-bin")
+            .get(&DETAILS)
             .and_then(|v| decode_bin(v.as_bytes()))
             .and_then(|b| StatusProto::decode(b.as_slice()).ok())
             .map(|p| p.details)

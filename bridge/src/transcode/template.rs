@@ -82,6 +82,9 @@ pub struct Template {
     verb: Option<String>,
     /// Per-segment specificity, computed once: the router compares it on every request.
     rank: Vec<u8>,
+    /// Only literal segments: the template matches exactly the paths equal to its source (and
+    /// percent-encoded spellings of it, which take the general path).
+    literal: bool,
 }
 
 /// A template that does not follow the grammar.
@@ -164,6 +167,7 @@ impl Template {
             variables: Vec::new(),
             verb,
             rank: Vec::new(),
+            literal: false,
         };
         if !body.is_empty() {
             for raw in split_top_level(body) {
@@ -194,6 +198,7 @@ impl Template {
                 Segment::DoubleWildcard => 0,
             })
             .collect();
+        t.literal = t.rank.iter().all(|&r| r == 2);
         Ok(t)
     }
 
@@ -284,6 +289,10 @@ impl Template {
     /// Matches a request path (no query string) and returns the decoded variable values, or
     /// `None` when the path does not match or a value is not UTF-8 after decoding.
     pub fn matches(&self, path: &str, unescape: Unescape) -> Option<Bound> {
+        // The common case of a fixed route (`/v1/echo`) without splitting and collecting.
+        if self.literal && path == self.source {
+            return Some(Bound::new());
+        }
         let rest = path.strip_prefix('/')?;
         let rest = match &self.verb {
             Some(verb) => rest.strip_suffix(verb.as_str())?.strip_suffix(':')?,
@@ -784,6 +793,14 @@ mod tests {
         assert_eq!(bind("/v1/{id}", "/v1/%FF"), None);
         // Literals match decoded too.
         assert_eq!(bind("/v1/{id}", "/%76%31/x"), pairs(&[("id", "x")]));
+        // All-literal templates (the exact-path shortcut) too, and nothing else.
+        assert_eq!(bind("/v1/echo", "/v1/echo"), pairs(&[]));
+        assert_eq!(bind("/v1/echo", "/v1/ech%6F"), pairs(&[]));
+        assert_eq!(bind("/v1/echo:say", "/v1/echo:say"), pairs(&[]));
+        assert_eq!(bind("/v1/echo:say", "/v1/echo"), None);
+        assert_eq!(bind("/v1/echo", "/v1/echo/"), None);
+        assert_eq!(bind("/v1/echo", "/v1/echo:say"), None);
+        assert_eq!(bind("/", "/"), pairs(&[]));
 
         let t = Template::parse("/v1/{p=**}").expect("parses");
         let got = |u| {
