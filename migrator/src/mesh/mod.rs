@@ -77,12 +77,16 @@ pub fn chart_with_trees(
         .left
         .iter()
         .filter_map(|l| {
-            let port = stack.services.get(l).and_then(|s| declared_port(s)).or_else(|| {
-                edges
-                    .iter()
-                    .filter(|e| &e.to == l && sel.moved.contains(&e.from))
-                    .find_map(|e| e.port)
-            });
+            let port = stack
+                .services
+                .get(l)
+                .and_then(|s| declared_port(s))
+                .or_else(|| {
+                    edges
+                        .iter()
+                        .filter(|e| &e.to == l && sel.moved.contains(&e.from))
+                        .find_map(|e| e.port)
+                });
             let named = edges.iter().any(|e| {
                 &e.to == l && sel.moved.contains(&e.from) && !matches!(e.via, Via::Network(_))
             });

@@ -127,7 +127,9 @@ impl Stack {
                 "services" => {
                     for s in section(e)? {
                         let _span = tracing::debug_span!("service", name = %s.key).entered();
-                        stack.services.insert(s.key.clone(), Box::new(Service::read(s)?));
+                        stack
+                            .services
+                            .insert(s.key.clone(), Box::new(Service::read(s)?));
                     }
                 }
                 "networks" => {
