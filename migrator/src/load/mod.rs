@@ -190,6 +190,14 @@ pub fn load(opts: &Options) -> Result<Loaded, Error> {
                 .into(),
         });
     }
+    // The schema's validator is compiled while the files are read and parsed (a large file is
+    // parsed on two threads, and one finishes first); validation waits for it if need be.
+    let dialect = opts.dialect;
+    let _ = std::thread::Builder::new()
+        .name("schema".into())
+        .spawn(move || {
+            let _ = schema::tree_validator(dialect);
+        });
     let mut trees = Vec::with_capacity(opts.files.len());
     let mut first_version: Option<String> = None;
     for file in &opts.files {
