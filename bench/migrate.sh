@@ -11,8 +11,9 @@
 #   - with --force over the chart of the previous run on tmpfs: a re-conversion, which also
 #     removes the 3000+ files it replaces;
 #   - into a new folder on the work disk: what this machine's disk adds (creating files varies
-#     from 0.03 to 1.2 ms per file between runs on the build machine).
-# Runs alternate between the commands.
+#     from 0.03 to 1.2 ms per file between runs on the build machine); half as many runs, after
+#     the others, each after a sync.
+# The other runs alternate between the commands.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000}
@@ -34,19 +35,28 @@ cases=(
   "docker stack config|$disk|docker stack config -c stack.yml"
   "migrate, new chart, tmpfs|$shm|$bin --format json -o new stack.yml"
   "migrate --force, tmpfs|$shm|$bin --format json --force -o chart stack.yml"
-  "migrate, new chart, disk|$disk|$bin --format json -o new stack.yml"
 )
+disk_case="migrate, new chart, disk|$disk|$bin --format json -o new stack.yml"
 declare -A wall cpu rss
+measure() { # CASE: one run
+  IFS='|' read -r name dir cmd <<<"$1"
+  rm -rf "$dir/new" # the previous run's chart: a "new chart" run writes a new folder
+  read -r w m code t < <(cd "$dir" && python3 "$root/bench/measure.py" 1 -- $cmd)
+  [ "$code" = 0 ] || { echo "$name failed (exit $code)" >&2; exit 1; }
+  wall[$name]+="$w "; cpu[$name]+="$t "; rss[$name]+="$m "
+}
+# One run at a time, alternating commands, so load changes hit every command alike.
 for ((r = 0; r < runs; r++)); do
-  for c in "${cases[@]}"; do
-    IFS='|' read -r name dir cmd <<<"$c"
-    rm -rf "$dir/new" # the previous run's chart: a "new chart" run writes a new folder
-    # One run at a time, alternating commands, so load changes hit every command alike.
-    read -r w m code t < <(cd "$dir" && python3 "$root/bench/measure.py" 1 -- $cmd)
-    [ "$code" = 0 ] || { echo "$name failed (exit $code)" >&2; exit 1; }
-    wall[$name]+="$w "; cpu[$name]+="$t "; rss[$name]+="$m "
-  done
+  for c in "${cases[@]}"; do measure "$c"; done
 done
+# The disk runs last and apart, each after a sync: the disk's write-back after a run would
+# otherwise take CPU from the runs that follow it.
+for ((r = 0; r < (runs + 1) / 2; r++)); do
+  sync
+  measure "$disk_case"
+done
+sync
+cases+=("$disk_case")
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 for c in "${cases[@]}"; do
@@ -61,7 +71,7 @@ for line in open(results):
     name, w, c, m = line.rstrip("\n").split("|")
     med = lambda s: statistics.median(float(x) for x in s.split())
     rows.append((name, med(w), med(c), max(float(x) for x in m.split())))
-print(f"\nstack: {n} services, {size} bytes; median of {runs} runs; machine: {cores} cores\n")
+print(f"\nstack: {n} services, {size} bytes; median of {runs} runs (disk: {(int(runs) + 1) // 2}); machine: {cores} cores\n")
 print(f"| {'command':<26} | {'wall (s)':>8} | {'CPU (s)':>7} | {'peak RSS (MiB)':>14} | {'wall ratio':>10} | {'CPU ratio':>9} | {'memory ratio':>12} |")
 print(f"|{'-'*28}|{'-'*10}|{'-'*9}|{'-'*16}|{'-'*12}|{'-'*11}|{'-'*14}|")
 _, dw, dc, dr = rows[0]
