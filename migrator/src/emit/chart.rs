@@ -95,18 +95,20 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
         (text, json)
     };
     // values.yaml with its schema, and the README: the same tree read twice, so on two threads.
-    let ((text, json), readme) = std::thread::scope(|scope| {
+    let (text, json) = std::thread::scope(|scope| {
         let other = std::thread::Builder::new()
             .name("emit-values".into())
             .spawn_scoped(scope, values_yaml);
-        let readme = readme(cx, &values);
+        // The README goes to the writer at once, while the values are still being written.
+        let text = readme(cx, &values);
+        cx.add_file("README.md", text, bundle::MODE_FILE);
         let files = match other {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(_) => values_yaml(),
         };
-        (files, readme)
+        files
     });
     crate::dispose::in_background(values);
     cx.add_file("values.yaml", text, bundle::MODE_FILE);
@@ -114,7 +116,6 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
     cx.add_file("templates/_helpers.tpl", helpers(&n), bundle::MODE_FILE);
     let notes = notes(cx);
     cx.add_file("templates/NOTES.txt", notes, bundle::MODE_FILE);
-    cx.add_file("README.md", readme, bundle::MODE_FILE);
     cx.add_file(
         ".helmignore",
         "# Patterns to ignore when packaging.\n.DS_Store\n*.swp\n*.bak\n*.tmp\n",

@@ -319,7 +319,32 @@ impl<'a> Cx<'a> {
     ) {
         let path = path.into();
         if let Some(deferred) = &mut self.deferred {
-            deferred.push((path, bytes.into(), mode));
+            // Through the template writer, after the templates (its file is written at once);
+            // else added after them.
+            let bytes = bytes.into();
+            let Some(r) = &self.renderer else {
+                deferred.push((path, bytes, mode));
+                return;
+            };
+            let Some(p) = path.to_str().map(str::to_string) else {
+                deferred.push((path, bytes, mode));
+                return;
+            };
+            let text = match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    deferred.push((path, e.into_bytes(), mode));
+                    return;
+                }
+            };
+            let job = render::Job {
+                path: p,
+                content: render::Content::Text(text),
+                mode,
+            };
+            if let Err(job) = r.submit(job) {
+                deferred.push((path, job.content.into_text().into_bytes(), mode));
+            }
             return;
         }
         if path
@@ -410,7 +435,7 @@ impl<'a> Cx<'a> {
         }
         let job = render::Job {
             path: crate::text::cat(&["templates/", path]),
-            docs,
+            content: render::Content::Docs(docs),
             mode,
         };
         let job = match &self.renderer {
@@ -420,8 +445,7 @@ impl<'a> Cx<'a> {
             },
             None => job,
         };
-        self.bundle
-            .add(job.path, render::render(&job.docs), job.mode);
+        self.bundle.add(job.path, job.content.into_text(), job.mode);
     }
 
     /// The helper prefix (`<chart>.`) used in `include`.

@@ -17,11 +17,28 @@ use crate::emit::yaml::{self, Yaml};
 /// not yet written when the writer thread falls behind.
 const QUEUE: usize = 64;
 
-/// One template to write: its bundle path, its documents and its file mode.
+/// One file to write: its bundle path, its content and its file mode.
 pub(crate) struct Job {
     pub path: String,
-    pub docs: Vec<Yaml>,
+    pub content: Content,
     pub mode: u32,
+}
+
+/// What a file holds: template documents to write as YAML, or text already made (the chart's
+/// own files, which then reach the staging folder the same way).
+pub(crate) enum Content {
+    Docs(Vec<Yaml>),
+    Text(String),
+}
+
+impl Content {
+    /// The file's text.
+    pub fn into_text(self) -> String {
+        match self {
+            Content::Docs(docs) => render(&docs),
+            Content::Text(text) => text,
+        }
+    }
 }
 
 /// A written template.
@@ -67,7 +84,7 @@ impl Renderer {
 
 fn work(rx: &Receiver<Job>, stage: Option<StageWriter>) -> (Vec<Rendered>, Staged) {
     let render_one = |job: Job| Rendered {
-        text: render(&job.docs),
+        text: job.content.into_text(),
         path: job.path,
         mode: job.mode,
     };
@@ -130,7 +147,7 @@ mod tests {
         for i in 0..200 {
             let job = Job {
                 path: format!("t{i}.yaml"),
-                docs: docs(i),
+                content: Content::Docs(docs(i)),
                 mode: 0o644,
             };
             assert!(r.submit(job).is_ok());
