@@ -102,13 +102,12 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
         // The README goes to the writer at once, while the values are still being written.
         let text = readme(cx, &values);
         cx.add_file("README.md", text, bundle::MODE_FILE);
-        let files = match other {
+        match other {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(_) => values_yaml(),
-        };
-        files
+        }
     });
     crate::dispose::in_background(values);
     cx.add_file("values.yaml", text, bundle::MODE_FILE);
