@@ -529,7 +529,7 @@ pub(crate) fn prepare(cli: &Cli, with_trees: bool, stage: bool) -> anyhow::Resul
     // Also refines the ledger with the chart's findings and the partial-migration entries.
     let (output, trees) =
         migrator::mesh::chart_with_trees(&stack, &emit_opts, &mesh, &mut ledger, with_trees)?;
-    drop(stack);
+    migrator::dispose::in_background(stack);
     if let Some(imported) = &imported {
         imported.annotate(&mut ledger);
     }

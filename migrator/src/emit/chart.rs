@@ -89,25 +89,38 @@ pub(crate) fn files(cx: &mut Cx<'_>) {
         );
         text.reserve(reserve);
         yaml::write(&mut text, &values, false);
+        text
+    };
+    let values_schema = || {
         let mut json = String::with_capacity(reserve);
         schema(&mut json, &values, "", 0);
         json.push('\n');
-        (text, json)
+        json
     };
-    // values.yaml with its schema, and the README: the same tree read twice, so on two threads.
+    // values.yaml, its schema and the README: the same tree read three times, so on three
+    // threads.
     let (text, json) = std::thread::scope(|scope| {
-        let other = std::thread::Builder::new()
+        let join = |handle: Option<std::thread::ScopedJoinHandle<'_, String>>,
+                    make: &dyn Fn() -> String| {
+            match handle {
+                Some(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => make(),
+            }
+        };
+        let text = std::thread::Builder::new()
             .name("emit-values".into())
-            .spawn_scoped(scope, values_yaml);
+            .spawn_scoped(scope, values_yaml)
+            .ok();
+        let json = std::thread::Builder::new()
+            .name("emit-schema".into())
+            .spawn_scoped(scope, values_schema)
+            .ok();
         // The README goes to the writer at once, while the values are still being written.
-        let text = readme(cx, &values);
-        cx.add_file("README.md", text, bundle::MODE_FILE);
-        match other {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => values_yaml(),
-        }
+        let readme = readme(cx, &values);
+        cx.add_file("README.md", readme, bundle::MODE_FILE);
+        (join(text, &values_yaml), join(json, &values_schema))
     });
     crate::dispose::in_background(values);
     cx.add_file("values.yaml", text, bundle::MODE_FILE);
