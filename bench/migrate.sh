@@ -9,11 +9,11 @@
 #   - into a new folder on tmpfs (/dev/shm): a first conversion, what the program costs (the
 #     folder of the previous run is removed before the timing starts);
 #   - with --force over the chart of the previous run on tmpfs: a re-conversion, which also
-#     removes the 3000+ files it replaces;
+#     removes the 3000+ files it replaces (these runs come after the others, on their own);
 #   - into a new folder on the work disk: what this machine's disk adds (creating files varies
 #     from 0.03 to 1.2 ms per file between runs on the build machine); half as many runs, after
 #     the others, each after a sync.
-# The other runs alternate between the commands.
+# docker and the first row alternate, run by run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000}
@@ -34,35 +34,30 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 cases=(
   "docker stack config|$disk|docker stack config -c stack.yml"
   "migrate, new chart, tmpfs|$shm|$bin --format json -o new stack.yml"
-  "migrate --force, tmpfs|$shm|$bin --format json --force -o chart stack.yml"
 )
+force_case="migrate --force, tmpfs|$shm|$bin --format json --force -o chart stack.yml"
 disk_case="migrate, new chart, disk|$disk|$bin --format json -o new stack.yml"
+# One run at a time, alternating commands, so load changes hit every command alike; all from one
+# Python process (bench/alternate.py). The --force runs come next, on their own: the thousands of
+# files each one removes leave the kernel work that follows the runs after it.
+python3 "$root/bench/alternate.py" "$runs" "${cases[@]}" >"$disk/results"
+python3 "$root/bench/alternate.py" "$runs" "$force_case" >>"$disk/results"
+# The disk runs last and apart, each after a sync: the disk's write-back after a run would
+# otherwise take CPU from the runs that follow it.
 declare -A wall cpu rss
-measure() { # CASE: one run
-  IFS='|' read -r name dir cmd <<<"$1"
-  rm -rf "$dir/new" # the previous run's chart: a "new chart" run writes a new folder
+for ((r = 0; r < (runs + 1) / 2; r++)); do
+  sync
+  IFS='|' read -r name dir cmd <<<"$disk_case"
+  rm -rf "$dir/new"
   read -r w m code t < <(cd "$dir" && python3 "$root/bench/measure.py" 1 -- $cmd)
   [ "$code" = 0 ] || { echo "$name failed (exit $code)" >&2; exit 1; }
   wall[$name]+="$w "; cpu[$name]+="$t "; rss[$name]+="$m "
-}
-# One run at a time, alternating commands, so load changes hit every command alike.
-for ((r = 0; r < runs; r++)); do
-  for c in "${cases[@]}"; do measure "$c"; done
-done
-# The disk runs last and apart, each after a sync: the disk's write-back after a run would
-# otherwise take CPU from the runs that follow it.
-for ((r = 0; r < (runs + 1) / 2; r++)); do
-  sync
-  measure "$disk_case"
 done
 sync
-cases+=("$disk_case")
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-for c in "${cases[@]}"; do
-  IFS='|' read -r name _ _ <<<"$c"
-  echo "$name|${wall[$name]}|${cpu[$name]}|${rss[$name]}"
-done >"$disk/results"
+IFS='|' read -r name _ _ <<<"$disk_case"
+echo "$name|${wall[$name]}|${cpu[$name]}|${rss[$name]}" >>"$disk/results"
 python3 - "$n" "$bytes" "$runs" "$(nproc)" "$disk/results" <<'PY'
 import statistics, sys
 n, size, runs, cores, results = sys.argv[1:6]
