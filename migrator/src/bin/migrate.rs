@@ -633,7 +633,7 @@ fn report(
                     chart: &emit_opts.name,
                     out: &out_dir,
                     dry_run: cli.dry_run,
-                    files: output.bundle.to_json_staged(&output.staged),
+                    files: output.bundle.listing_staged(&output.staged),
                 })
             };
             // Streamed to stdout: the text of a large ledger is not held in memory as well. The
@@ -684,7 +684,7 @@ struct JsonOut<'a> {
     chart: &'a str,
     out: &'a str,
     dry_run: bool,
-    files: serde_json::Value,
+    files: migrator::emit::bundle::Listing<'a>,
 }
 
 /// The interpolation environment: the `--env-file`s in order, then the process environment on top

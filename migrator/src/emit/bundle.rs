@@ -106,6 +106,15 @@ impl Bundle {
         self.to_json_staged(&Staged::default())
     }
 
+    /// What [`Bundle::to_json_staged`] returns, as something to serialise without building the
+    /// JSON tree first (a large chart lists thousands of files).
+    pub fn listing_staged<'a>(&'a self, staged: &'a Staged) -> Listing<'a> {
+        Listing {
+            bundle: self,
+            staged,
+        }
+    }
+
     /// [`Bundle::to_json`] for a bundle whose `staged` files were written to a staging folder
     /// and not kept: their size and digest come from `staged`.
     pub fn to_json_staged(&self, staged: &Staged) -> serde_json::Value {
@@ -359,6 +368,52 @@ pub struct StagedFile {
     pub redacted: Option<String>,
 }
 
+/// A bundle's file listing for serde: the same entries, in the same order and with the same keys
+/// (`path`, `bytes`, `mode`, and `secret` for secret material) as [`Bundle::to_json_staged`].
+pub struct Listing<'a> {
+    bundle: &'a Bundle,
+    staged: &'a Staged,
+}
+
+impl serde::Serialize for Listing<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.bundle.files.len()))?;
+        for (path, file) in &self.bundle.files {
+            let kept = path.to_str().and_then(|p| self.staged.files.get(p));
+            seq.serialize_element(&ListedFile { path, file, kept })?;
+        }
+        return seq.end();
+
+        struct ListedFile<'a> {
+            path: &'a Path,
+            file: &'a File,
+            kept: Option<&'a StagedFile>,
+        }
+        impl serde::Serialize for ListedFile<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let secret = self.file.is_secret();
+                let mut map = serializer.serialize_map(Some(3 + usize::from(secret)))?;
+                match self.path.to_str() {
+                    Some(p) => map.serialize_entry("path", p)?,
+                    None => map.serialize_entry("path", &self.path.display().to_string())?,
+                }
+                map.serialize_entry("bytes", &self.kept.map_or(self.file.bytes.len(), |k| k.len))?;
+                let mode = format!("{:04o}", self.file.mode);
+                map.serialize_entry("mode", &mode)?;
+                if secret {
+                    let digest = match self.kept {
+                        Some(k) => k.redacted.clone().unwrap_or_else(|| redact(b"")),
+                        None => redact(&self.file.bytes),
+                    };
+                    map.serialize_entry("secret", &digest)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 /// Writes files into a [`Staging`] folder one at a time, as they are generated.
 pub(crate) struct StageWriter {
     dir: PathBuf,
@@ -490,6 +545,40 @@ mod tests {
         b.add("Chart.yaml", "name: x\n", MODE_FILE);
         b.add("templates/s.yaml", "data: c2VjcmV0\n", MODE_SECRET);
         b
+    }
+
+    #[test]
+    fn the_listing_serialises_as_the_json_listing() {
+        let mut b = bundle();
+        b.add("templates/a.yaml", "", MODE_FILE);
+        b.add("templates/k.yaml", "", MODE_SECRET);
+        b.add("values.yaml", "a: 1\n", 0o640);
+        let mut staged = Staged::default();
+        staged.files.insert(
+            "templates/a.yaml".into(),
+            StagedFile {
+                len: 123,
+                redacted: None,
+            },
+        );
+        staged.files.insert(
+            "templates/k.yaml".into(),
+            StagedFile {
+                len: 45,
+                redacted: Some(redact(b"key")),
+            },
+        );
+        for staged in [Staged::default(), staged] {
+            let listing = b.listing_staged(&staged);
+            assert_eq!(
+                serde_json::to_value(&listing).expect("serialises"),
+                b.to_json_staged(&staged)
+            );
+            assert_eq!(
+                serde_json::to_string_pretty(&listing).expect("serialises"),
+                serde_json::to_string_pretty(&b.to_json_staged(&staged)).expect("serialises")
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,9 @@ use super::node::{Entry, Mark, Node, Value};
 use super::{Seg, Warning, key_path, shlex};
 use crate::Error;
 
+/// Stacks with at least this many services are normalised on two threads.
+const PARALLEL_FROM: usize = 256;
+
 /// Normalises the trees of one load: every file resolves relative paths against `base_dir`.
 pub struct Normaliser<'a> {
     /// Folder of the first stack file (absolute).
@@ -49,13 +52,39 @@ impl Normaliser<'_> {
             ..
         }) = root.get_mut("services")
         {
-            path.push(Seg::Key("services".into()));
-            for e in services.iter_mut() {
-                path.push(Seg::Key(e.key.clone()));
-                self.service(&mut e.value, &mut path)?;
-                path.pop();
+            if services.len() < PARALLEL_FROM {
+                self.services(services)?;
+            } else {
+                // Services are normalised each on its own: a large stack's two halves on two
+                // threads, their warnings kept in order. An error in the first half is the one
+                // a sequential pass would meet first.
+                let half = services.len() / 2;
+                let (first, second) = services.split_at_mut(half);
+                let (base_dir, env) = (self.base_dir, self.env);
+                let (mut early, mut late) = (Vec::new(), Vec::new());
+                let (a, b) = std::thread::scope(|scope| {
+                    let mut other = Normaliser {
+                        base_dir,
+                        env,
+                        warnings: &mut late,
+                    };
+                    let handle = scope.spawn(move || other.services(second));
+                    let mut this = Normaliser {
+                        base_dir,
+                        env,
+                        warnings: &mut early,
+                    };
+                    let a = this.services(first);
+                    let b = handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (a, b)
+                });
+                a?;
+                b?;
+                self.warnings.append(&mut early);
+                self.warnings.append(&mut late);
             }
-            path.pop();
         }
         for kind in ["networks", "volumes", "secrets", "configs"] {
             let Some(Node {
@@ -71,6 +100,17 @@ impl Normaliser<'_> {
                 self.top_object(kind, &e.key, &mut e.value, &path)?;
                 path.pop();
             }
+            path.pop();
+        }
+        Ok(())
+    }
+
+    /// Normalises the entries of `services:` in order.
+    fn services(&mut self, services: &mut [Entry]) -> Result<(), Error> {
+        let mut path = vec![Seg::Key("services".into())];
+        for e in services.iter_mut() {
+            path.push(Seg::Key(e.key.clone()));
+            self.service(&mut e.value, &mut path)?;
             path.pop();
         }
         Ok(())
@@ -927,6 +967,65 @@ pub fn clean(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stack of `n` services that normalising rewrites and warns about; `bad` services get a
+    /// port docker refuses.
+    fn stack(n: usize, bad: &[usize]) -> Node {
+        let mut t = String::from("services:\n");
+        for i in 0..n {
+            let port = if bad.contains(&i) {
+                "nope:80".to_string()
+            } else {
+                format!("127.0.0.{}:{}:80", i % 3, 8000 + i)
+            };
+            t.push_str(&format!(
+                "  s{i}:\n    image: x\n    command: run --n {i}\n    ports: [\"{port}\"]\n    environment: [A={i}, B]\n"
+            ));
+        }
+        t.push_str("networks:\n  n: {}\n");
+        crate::load::yaml::parse_str("s.yml", &t).expect("yaml")
+    }
+
+    #[test]
+    fn a_large_stack_normalised_on_two_threads_is_normalised_as_in_one_pass() {
+        let env = BTreeMap::new();
+        let base = Path::new("/tmp");
+        for (n, bad) in [
+            (300, vec![]),
+            (300, vec![40, 250]),
+            (300, vec![250]),
+            (301, vec![0]),
+        ] {
+            let (mut two, mut one) = (stack(n, &bad), stack(n, &bad));
+            let (mut w_two, mut w_one) = (Vec::new(), Vec::new());
+            let r_two = Normaliser {
+                base_dir: base,
+                env: &env,
+                warnings: &mut w_two,
+            }
+            .file(&mut two)
+            .map_err(|e| e.to_string());
+            let mut seq = Normaliser {
+                base_dir: base,
+                env: &env,
+                warnings: &mut w_one,
+            };
+            let r_one = match one.get_mut("services") {
+                Some(Node {
+                    value: Value::Map(services),
+                    ..
+                }) => seq.services(services),
+                _ => panic!("services"),
+            }
+            .map_err(|e| e.to_string());
+            assert_eq!(r_two, r_one, "{n} services, bad {bad:?}");
+            if r_two.is_ok() {
+                assert_eq!(two.get("services"), one.get("services"));
+                assert_eq!(w_two.len(), n, "one warning per published IP");
+                assert_eq!(format!("{w_two:?}"), format!("{w_one:?}"));
+            }
+        }
+    }
 
     fn ports(spec: &str) -> Vec<(u32, u32, String)> {
         parse_port_spec(spec)
