@@ -615,18 +615,7 @@ fn report(
             // The ledger's own JSON shape, serialised straight from the entries: building a
             // `serde_json::Value` of a large ledger first would double the peak memory.
             let rest = || {
-                let warnings = warnings
-                    .iter()
-                    .map(|w| {
-                        serde_json::json!({
-                            "path": w.key_path,
-                            "file": &*w.mark.file,
-                            "line": w.mark.line,
-                            "col": w.mark.col,
-                            "message": w.message,
-                        })
-                    })
-                    .collect();
+                let warnings = warnings.iter().map(load::Warning::to_json).collect();
                 serde_json::to_string_pretty(&JsonOut {
                     counts: ledger.counts(),
                     warnings,

@@ -104,6 +104,19 @@ pub struct Warning {
     pub message: String,
 }
 
+impl Warning {
+    /// The warning as the JSON reports print it: path, file, line, col, message.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "path": self.key_path,
+            "file": &*self.mark.file,
+            "line": self.mark.line,
+            "col": self.mark.col,
+            "message": self.message,
+        })
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: {}", self.mark, self.key_path, self.message)

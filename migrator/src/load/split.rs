@@ -227,29 +227,14 @@ mod tests {
         let t = t.trim_end_matches("networks:\n  front: {}\n").trim_end();
         assert_same(t);
         // Over every shared fixture that is plain enough to be cut (most are small; cut anyway).
-        let shared =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/stacks");
-        let Ok(dirs) = std::fs::read_dir(&shared) else {
-            println!("../shared is absent: the fixture part of this test is skipped");
+        let Some(files) = crate::load::tests::shared_yaml_files() else {
             return;
         };
         let mut cut = 0;
-        let mut stack = vec![dirs];
-        while let Some(dir) = stack.pop() {
-            for e in dir.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(std::fs::read_dir(&p).expect("dir"));
-                    continue;
-                }
-                if !p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&p).expect("read");
-                if parse_whole("s.yml", &text).is_ok() && plan(&text).is_some() {
-                    assert_same(&text);
-                    cut += 1;
-                }
+        for (_, text) in files {
+            if parse_whole("s.yml", &text).is_ok() && plan(&text).is_some() {
+                assert_same(&text);
+                cut += 1;
             }
         }
         assert!(cut > 5, "only {cut} fixtures were cut");

@@ -13,6 +13,28 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Every `.yml`/`.yaml` file under ../shared/fixtures/stacks with its text, or `None` (after a
+/// line saying so) when ../shared is absent.
+pub(super) fn shared_yaml_files() -> Option<Vec<(PathBuf, String)>> {
+    let Ok(dirs) = std::fs::read_dir(shared()?) else {
+        return None;
+    };
+    let mut files = Vec::new();
+    let mut stack = vec![dirs];
+    while let Some(dir) = stack.pop() {
+        for e in dir.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(std::fs::read_dir(&p).expect("dir"));
+            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                let text = std::fs::read_to_string(&p).expect("read");
+                files.push((p, text));
+            }
+        }
+    }
+    Some(files)
+}
+
 fn shared() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/stacks");
     if p.is_dir() {

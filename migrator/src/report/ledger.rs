@@ -140,18 +140,8 @@ impl Ledger {
             .into_iter()
             .map(|(s, n)| (s.as_str().to_string(), serde_json::Value::from(n)))
             .collect();
-        let warnings: Vec<serde_json::Value> = warnings
-            .iter()
-            .map(|w| {
-                serde_json::json!({
-                    "path": w.key_path,
-                    "file": &*w.mark.file,
-                    "line": w.mark.line,
-                    "col": w.mark.col,
-                    "message": w.message,
-                })
-            })
-            .collect();
+        let warnings: Vec<serde_json::Value> =
+            warnings.iter().map(crate::load::Warning::to_json).collect();
         serde_json::json!({
             "entries": serde_json::to_value(&self.entries).unwrap_or_default(),
             "counts": counts,
