@@ -167,7 +167,10 @@ impl Connections {
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let slot = &self.slots[n];
-        let Conn { sender, shared } = self.conn(slot).await?;
+        let Conn { sender, shared } = match live(slot) {
+            Some(c) => c,
+            None => self.conn(slot).await?,
+        };
         let (mut sender, shared) = match sender.ready().await {
             Ok(sender) => (sender, shared),
             // The connection closed before the call left: once more on a new connection.
@@ -190,19 +193,26 @@ impl Connections {
         }))
     }
 
-    /// The slot's live connection, connecting when there is none.
-    async fn conn(&self, slot: &Slot) -> Result<Conn, CallError> {
-        if let Some(c) = live(slot) {
-            return Ok(c);
-        }
-        let _connecting = slot.connecting.lock().await;
-        // Another call may have connected while this one waited.
-        if let Some(c) = live(slot) {
-            return Ok(c);
-        }
-        let c = self.connect().await?;
-        *slot.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
-        Ok(c)
+    /// The slot's live connection, connecting when there is none. Boxed: connecting (TCP
+    /// connect and the HTTP/2 handshake) is a large state that every call's future would
+    /// otherwise carry, and copy when it is moved, for the rare call that connects.
+    fn conn<'a>(
+        &'a self,
+        slot: &'a Slot,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Conn, CallError>> + Send + 'a>> {
+        Box::pin(async move {
+            if let Some(c) = live(slot) {
+                return Ok(c);
+            }
+            let _connecting = slot.connecting.lock().await;
+            // Another call may have connected while this one waited.
+            if let Some(c) = live(slot) {
+                return Ok(c);
+            }
+            let c = self.connect().await?;
+            *slot.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+            Ok(c)
+        })
     }
 
     async fn connect(&self) -> Result<Conn, CallError> {
