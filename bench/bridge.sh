@@ -8,7 +8,9 @@
 #                                                             (rpc `echo_server --http`)
 #     (c) tonic client → tonic gRPC echo, direct              (rpc `echo_load grpc`)
 #     throughput a/b (target ≥ 1.0); p99 at a fixed 1000 rps of a (echo_load http → bridge) minus
-#     that of c (target ≤ 1 ms added); bridge RSS after the runs (target ≤ 30 MiB).
+#     that of c (target ≤ 1 ms added); bridge RSS after the runs (target ≤ 30 MiB); and, for the
+#     (a) and (b) runs, the CPU per request of the proxy and of the backend (user and system,
+#     from /proc/PID/stat) and the share of the machine left idle (/proc/stat).
 #   reverse lane (mesh gRPC → legacy HTTP/JSON):
 #     (a') tonic client → bridge gRPC lane → hyper JSON echo, found through the bridge's Eureka
 #     (c') direct HTTP to the hyper JSON echo (wrk for throughput, echo_load http for p99)
@@ -17,7 +19,10 @@
 # Installs wrk and nginx with apt-get when missing. Bounded: 8 runs of $SECS s (default 10) plus
 # start-up; the release build is not counted. Stops everything it started, by PID.
 # Usage: bench/bridge.sh   env: CARGO_TARGET_DIR, SECS (seconds per run), CONNS (default 32),
-#   NO_BUILD=1 (use the release binaries already built)
+#   NO_BUILD=1 (use the release binaries already built),
+#   AB_BRIDGE=PATH (another bridge binary, e.g. a build of the previous commit: after the table,
+#   AB_PAIRS (default 12) rounds of 3 s wrk runs of (a) through this bridge, (a) through that one,
+#   and (b), interleaved, so that a slow minute of a shared machine hits all three alike)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -81,8 +86,8 @@ wait_port() {
   echo "nothing listens on $1" >&2; exit 1
 }
 
-start grpc-echo "$bin/echo_server" --grpc 127.0.0.1:0; grpc_echo=$addr
-start http-echo "$bin/echo_server" --http 127.0.0.1:0; http_echo=$addr
+start grpc-echo "$bin/echo_server" --grpc 127.0.0.1:0; grpc_echo=$addr; grpc_echo_pid=${pids[-1]}
+start http-echo "$bin/echo_server" --http 127.0.0.1:0; http_echo=$addr; http_echo_pid=${pids[-1]}
 log "tonic echo on $grpc_echo, hyper JSON echo on $http_echo"
 
 nginx_port=$(free_port)
@@ -109,7 +114,11 @@ http {
 NGINX
 "$nginx_bin" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>"$work/nginx.err" &
 pids+=($!)
+nginx_pid=$!
 wait_port "$nginx_port"
+# The one nginx worker (its master only accepts the configuration).
+nginx_worker=$(cat "/proc/$nginx_pid/task/$nginx_pid/children" 2>/dev/null | awk '{print $1}')
+[ -n "$nginx_worker" ] || nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
 
 http_port=$(free_port); grpc_port=$(free_port); eureka_port=$(free_port); admin_port=$(free_port)
 # One runtime thread, like nginx's `worker_processes 1` in (b) (docs/bridge-eureka.md: runtime),
@@ -141,6 +150,18 @@ bridge_pid=$!
 pids+=($bridge_pid)
 wait_port "$http_port"; wait_port "$grpc_port"; wait_port "$eureka_port"
 
+if [ -n "${AB_BRIDGE:-}" ]; then
+  # The other bridge: the same config on its own ports, in front of the same echo backends.
+  ab_http=$(free_port)
+  sed -e "s/127.0.0.1:$http_port\"/127.0.0.1:$ab_http\"/" \
+      -e "s/127.0.0.1:$grpc_port\"/127.0.0.1:$(free_port)\"/" \
+      -e "s/127.0.0.1:$eureka_port\"/127.0.0.1:$(free_port)\"/" \
+      -e "s/127.0.0.1:$admin_port\"/127.0.0.1:$(free_port)\"/" "$work/bridge.yaml" >"$work/ab.yaml"
+  RUST_LOG=warn "$AB_BRIDGE" --config "$work/ab.yaml" >"$work/ab.out" 2>"$work/ab.err" &
+  pids+=($!)
+  wait_port "$ab_http"
+fi
+
 # The legacy echo registers like any Eureka client would.
 legacy_port=${http_echo##*:}
 curl -fsS -X POST -H 'Content-Type: application/json' \
@@ -164,12 +185,28 @@ curl -fsS -X POST -H 'Content-Type: application/json' -d '{"message":"check"}' "
 wrk_rps() { # url → requests/s
   wrk -t2 -c"$conns" -d"${secs}s" -s "$work/post.lua" "$1" 2>&1 | tee -a "$work/wrk.log" | awk '/Requests\/sec/ {print $2}'
 }
+# CPU the proxy and the backend spent during a wrk run, and the machine's idle share:
+# "requests proxy_user proxy_sys backend_user backend_sys idle_ticks all_ticks" (clock ticks).
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+machine() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+profiled_wrk() { # url proxy_pid backend_pid → sets rps and cpu
+  local pu0 ps0 bu0 bs0 i0 t0 pu1 ps1 bu1 bs1 i1 t1 n
+  read -r pu0 ps0 < <(ticks "$2"); read -r bu0 bs0 < <(ticks "$3"); read -r i0 t0 < <(machine)
+  wrk -t2 -c"$conns" -d"${secs}s" -s "$work/post.lua" "$1" >"$work/wrk.out" 2>&1
+  read -r pu1 ps1 < <(ticks "$2"); read -r bu1 bs1 < <(ticks "$3"); read -r i1 t1 < <(machine)
+  cat "$work/wrk.out" >>"$work/wrk.log"
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  n=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  cpu="$n $((pu1 - pu0)) $((ps1 - ps0)) $((bu1 - bu0)) $((bs1 - bs0)) $((i1 - i0)) $((t1 - t0))"
+}
 load() { "$bin/echo_load" "$@" --seconds "$secs" --connections "$conns"; }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])['$1'])" "$2"; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-log "(a) wrk → bridge → tonic echo"; a_rps=$(wrk_rps "http://127.0.0.1:$http_port/v1/echo")
-log "(b) wrk → nginx → hyper echo";   b_rps=$(wrk_rps "http://127.0.0.1:$nginx_port/v1/echo")
+log "(a) wrk → bridge → tonic echo"
+profiled_wrk "http://127.0.0.1:$http_port/v1/echo" "$bridge_pid" "$grpc_echo_pid"; a_rps=$rps; a_cpu=$cpu
+log "(b) wrk → nginx → hyper echo"
+profiled_wrk "http://127.0.0.1:$nginx_port/v1/echo" "$nginx_worker" "$http_echo_pid"; b_rps=$rps; b_cpu=$cpu
 log "(c) tonic client → tonic echo";  c=$(load grpc "$grpc_echo"); c_rps=$(field rps "$c")
 log "(a) 1000 rps → bridge";          a1k=$(load http "127.0.0.1:$http_port" --rate 1000)
 log "(c) 1000 rps → tonic echo";      c1k=$(load grpc "$grpc_echo" --rate 1000)
@@ -183,8 +220,16 @@ for j in "$a1k" "$c1k" "$r1k" "$d1k" "$r"; do
   [ "$(field errors "$j")" = 0 ] || { echo "errors in a run: $j" >&2; exit 1; }
 done
 
+ab_rows=""
+if [ -n "${AB_BRIDGE:-}" ]; then
+  once() { wrk -t2 -c"$conns" -d3s -s "$work/post.lua" "$1" 2>&1 | awk '/Requests\/sec/ {print $2}'; }
+  for i in $(seq 1 "${AB_PAIRS:-12}"); do
+    log "A/B round $i: (a) this bridge, (a) $AB_BRIDGE, (b)"
+    ab_rows="$ab_rows $(once "http://127.0.0.1:$http_port/v1/echo"),$(once "http://127.0.0.1:$ab_http/v1/echo"),$(once "http://127.0.0.1:$nginx_port/v1/echo")"
+  done
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$a_rps" "$b_rps" "$c_rps" "$a1k" "$c1k" "$r_rps" "$d_rps" "$r1k" "$d1k" "$rss_kib" "$hwm_kib" "$secs" "$conns" "$commit" "$load_before" "$load_after" <<'PY'
+python3 - "$a_rps" "$b_rps" "$c_rps" "$a1k" "$c1k" "$r_rps" "$d_rps" "$r1k" "$d1k" "$rss_kib" "$hwm_kib" "$secs" "$conns" "$commit" "$load_before" "$load_after" "$a_cpu" "$b_cpu" "$(getconf CLK_TCK)" "$ab_rows" "${AB_BRIDGE:-}" <<'PY'
 import json, sys
 a, b, c = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 a1k, c1k = json.loads(sys.argv[4]), json.loads(sys.argv[5])
@@ -216,4 +261,24 @@ print(f"| throughput a'/c' | {r/d:.2f} | | |")
 print(f"| p99 at 1000 rps: a' / c' | {r1k['p99_us']} µs / {d1k['p99_us']} µs | | |")
 added = (r1k['p99_us'] - d1k['p99_us']) / 1000
 print(f"| added p99 of a' over c' | {added:.3f} ms | ≤ 1 ms | {ok(added <= 1.0)} |")
+print()
+# Where the forward lane's CPU goes: per request, from /proc/PID/stat around each wrk run.
+hz = float(sys.argv[19])
+print("| CPU per request (µs), forward-lane runs | proxy user | proxy sys | backend user | backend sys | machine idle |")
+print("|---|---|---|---|---|---|")
+for name, raw in (("(a) bridge, tonic echo", sys.argv[17]), ("(b) nginx worker, hyper echo", sys.argv[18])):
+    n, pu, ps, bu, bs, idle, total = (int(x) for x in raw.split())
+    us = lambda t: t / hz * 1e6 / max(n, 1)
+    print(f"| {name} | {us(pu):.1f} | {us(ps):.1f} | {us(bu):.1f} | {us(bs):.1f} | {100 * idle / max(total, 1):.0f} % |")
+rows = [tuple(float(x) for x in r.split(",")) for r in sys.argv[20].split()]
+if rows:
+    import statistics as st
+    print()
+    print(f"A/B against {sys.argv[21]}: {len(rows)} interleaved rounds of 3 s runs")
+    print()
+    print("| | this bridge | other bridge | nginx (b) |")
+    print("|---|---|---|---|")
+    print(f"| mean req/s | {st.mean(r[0] for r in rows):,.0f} | {st.mean(r[1] for r in rows):,.0f} | {st.mean(r[2] for r in rows):,.0f} |")
+    print(f"| median a/b | {st.median(r[0] / r[2] for r in rows):.2f} | {st.median(r[1] / r[2] for r in rows):.2f} | |")
+    print(f"| rounds this bridge passed more | {sum(r[0] > r[1] for r in rows)} of {len(rows)} | | |")
 PY
