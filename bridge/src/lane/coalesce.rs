@@ -24,8 +24,8 @@ const LIMIT: usize = 256 * 1024;
 /// about two 1 KiB calls. One write per poll left the peer idle while the poll encoded the rest
 /// of a large batch (with 32 calls in flight, 20 % of the benchmark machine's CPU sat idle);
 /// writing every 2 KiB lets the peer start on the first calls while the rest are encoded
-/// (`bench/bridge.sh` forward lane: a/b 0.73 → 0.83 over four interleaved pairs, for about one
-/// more `sendto` per two calls; docs/benchmarks.md).
+/// (`bench/bridge.sh` forward lane: +7 to +11 % req/s in interleaved rounds, for about one more
+/// `sendto` per two calls; ADR 0015, docs/benchmarks.md).
 const EARLY: usize = 2 * 1024;
 
 /// The write side, shared by [`Io`] (which fills the buffer) and [`Flushing`] (which drains it).
@@ -267,25 +267,20 @@ mod tests {
         let (mut io, flusher, mut peer) = pair().await;
         let small = vec![b's'; 100];
         let big = vec![b'b'; EARLY];
-        let (before, after_big) = {
-            let mut checks = Some((Vec::new(), 0usize));
-            let fut = flusher.wrap(std::future::poll_fn(|cx| {
-                let Some((mut seen, _)) = checks.take() else {
-                    return Poll::Ready(());
-                };
+        let mut seen = None;
+        flusher
+            .wrap(std::future::poll_fn(|cx| {
                 let mut io = Pin::new(&mut io);
                 assert!(io.as_mut().poll_write(cx, &small).is_ready());
-                seen.push(readable_now(&mut peer));
+                let before = readable_now(&mut peer);
                 assert!(io.as_mut().poll_write(cx, &big).is_ready());
-                let early = readable_now(&mut peer);
+                let after_big = readable_now(&mut peer);
                 assert!(io.as_mut().poll_write(cx, &small).is_ready());
-                checks = Some((seen, early));
+                seen = Some((before, after_big));
                 Poll::Ready(())
-            }));
-            fut.await;
-            let (seen, early) = checks.expect("polled once");
-            (seen[0], early)
-        };
+            }))
+            .await;
+        let (before, after_big) = seen.expect("polled once");
         assert_eq!(before, 0, "a 100-byte write waits for the end of the poll");
         assert_eq!(
             after_big,
