@@ -48,46 +48,10 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 bin=$target_dir/release
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib/bridge_setup.sh
+. "$root/bench/lib/bridge_setup.sh"
 
-# Starts "$@" in the background, records its PID, waits (bounded) for its `listening ADDR` line
-# and puts ADDR in $addr. Not run in $(…): a subshell would lose the PID and leak the process.
-start() {
-  local name=$1; shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    if grep -q '^listening ' "$work/$name.out" 2>/dev/null; then
-      addr=$(sed -n 's/^listening //p' "$work/$name.out" | head -1)
-      return
-    fi
-    sleep 0.05
-  done
-  echo "$name did not start:" >&2; cat "$work/$name.err" >&2; exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2; exit 1
-}
-
-start grpc-echo "$bin/echo_server" --grpc 127.0.0.1:0; grpc_echo=$addr; grpc_echo_pid=${pids[-1]}
-start http-echo "$bin/echo_server" --http 127.0.0.1:0; http_echo=$addr; http_echo_pid=${pids[-1]}
+start_echoes
 log "tonic echo on $grpc_echo, hyper JSON echo on $http_echo"
 
 nginx_port=$(free_port)
@@ -121,30 +85,7 @@ nginx_worker=$(cat "/proc/$nginx_pid/task/$nginx_pid/children" 2>/dev/null | awk
 [ -n "$nginx_worker" ] || nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
 
 http_port=$(free_port); grpc_port=$(free_port); eureka_port=$(free_port); admin_port=$(free_port)
-# One runtime thread, like nginx's `worker_processes 1` in (b) (docs/bridge-eureka.md: runtime),
-# and so one HTTP/2 connection to the upstream (`pool_size`): a second one only halves the calls
-# batched per write on a single thread (bridge 34-36 against 39-41 µs CPU per request).
-cat >"$work/bridge.yaml" <<YAML
-runtime: {worker_threads: 1}
-eureka: {listen: "127.0.0.1:$eureka_port", advertise_host: 127.0.0.1}
-admin: {listen: "127.0.0.1:$admin_port"}
-lanes:
-  http:
-    listen: "127.0.0.1:$http_port"
-    descriptors: {protos: [demo/echo.proto], includes: ["$root/rpc/proto"]}
-    rules:
-      - {selector: demo.echo.v1.Echo.Say, post: /v1/echo, body: "*"}
-    pool_size: 1
-    upstreams:
-      - {address: "$grpc_echo", services: [demo.echo.v1.Echo]}
-  grpc:
-    listen: "127.0.0.1:$grpc_port"
-    descriptors: {protos: [demo/echo.proto], includes: ["$root/rpc/proto"]}
-    rules:
-      - {selector: demo.echo.v1.Echo.Say, post: /v1/echo, body: "*"}
-    services:
-      - {service: demo.echo.v1.Echo, app: legacy-echo}
-YAML
+bridge_config "$work/bridge.yaml" "$http_port" "$grpc_port" "$eureka_port" "$admin_port"
 RUST_LOG=warn "$bin/bridge" --config "$work/bridge.yaml" >"$work/bridge.out" 2>"$work/bridge.err" &
 bridge_pid=$!
 pids+=($bridge_pid)
@@ -153,38 +94,20 @@ wait_port "$http_port"; wait_port "$grpc_port"; wait_port "$eureka_port"
 if [ -n "${AB_BRIDGE:-}" ]; then
   # The other bridge: the same config on its own ports, in front of the same echo backends.
   ab_http=$(free_port)
-  sed -e "s/127.0.0.1:$http_port\"/127.0.0.1:$ab_http\"/" \
-      -e "s/127.0.0.1:$grpc_port\"/127.0.0.1:$(free_port)\"/" \
-      -e "s/127.0.0.1:$eureka_port\"/127.0.0.1:$(free_port)\"/" \
-      -e "s/127.0.0.1:$admin_port\"/127.0.0.1:$(free_port)\"/" "$work/bridge.yaml" >"$work/ab.yaml"
+  bridge_config "$work/ab.yaml" "$ab_http" "$(free_port)" "$(free_port)" "$(free_port)"
   RUST_LOG=warn "$AB_BRIDGE" --config "$work/ab.yaml" >"$work/ab.out" 2>"$work/ab.err" &
   pids+=($!)
   wait_port "$ab_http"
 fi
 
-# The legacy echo registers like any Eureka client would.
-legacy_port=${http_echo##*:}
-curl -fsS -X POST -H 'Content-Type: application/json' \
-  "http://127.0.0.1:$eureka_port/eureka/apps/LEGACY-ECHO" -d @- <<JSON >/dev/null
-{"instance": {"instanceId": "127.0.0.1:legacy-echo:$legacy_port", "hostName": "127.0.0.1",
- "app": "LEGACY-ECHO", "ipAddr": "127.0.0.1", "status": "UP",
- "port": {"\$": $legacy_port, "@enabled": "true"}, "securePort": {"\$": 443, "@enabled": "false"},
- "dataCenterInfo": {"@class": "com.netflix.appinfo.InstanceInfo\$DefaultDataCenterInfo", "name": "MyOwn"}}}
-JSON
-
-payload=$(python3 -c 'import json; print(json.dumps({"message": "x" * 1009}))')
-cat >"$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$payload'
-wrk.headers["Content-Type"] = "application/json"
-LUA
-[ "$(printf '%s' "$payload" | wc -c)" -eq 1024 ] || { echo "payload is not 1 KiB" >&2; exit 1; }
+register_legacy_echo "$eureka_port"
+write_post_lua
 curl -fsS -X POST -H 'Content-Type: application/json' -d '{"message":"check"}' "http://127.0.0.1:$http_port/v1/echo" | grep -q check
 curl -fsS -X POST -H 'Content-Type: application/json' -d '{"message":"check"}' "http://127.0.0.1:$nginx_port/v1/echo" | grep -q check
 
-wrk_rps() { # url → requests/s
-  wrk -t2 -c"$conns" -d"${secs}s" -s "$work/post.lua" "$1" 2>&1 | tee -a "$work/wrk.log" | awk '/Requests\/sec/ {print $2}'
-}
+post() { wrk -t2 -c"$conns" -d"$1" -s "$work/post.lua" "$2" 2>&1; } # duration url → wrk's report
+rps_of() { awk '/Requests\/sec/ {print $2}'; }
+wrk_rps() { post "${secs}s" "$1" | tee -a "$work/wrk.log" | rps_of; } # url → requests/s
 # CPU the proxy and the backend spent during a wrk run, and the machine's idle share:
 # "requests proxy_user proxy_sys backend_user backend_sys idle_ticks all_ticks" (clock ticks).
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
@@ -192,10 +115,10 @@ machine() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}'
 profiled_wrk() { # url proxy_pid backend_pid → sets rps and cpu
   local pu0 ps0 bu0 bs0 i0 t0 pu1 ps1 bu1 bs1 i1 t1 n
   read -r pu0 ps0 < <(ticks "$2"); read -r bu0 bs0 < <(ticks "$3"); read -r i0 t0 < <(machine)
-  wrk -t2 -c"$conns" -d"${secs}s" -s "$work/post.lua" "$1" >"$work/wrk.out" 2>&1
+  post "${secs}s" "$1" >"$work/wrk.out"
   read -r pu1 ps1 < <(ticks "$2"); read -r bu1 bs1 < <(ticks "$3"); read -r i1 t1 < <(machine)
   cat "$work/wrk.out" >>"$work/wrk.log"
-  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  rps=$(rps_of <"$work/wrk.out")
   n=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   cpu="$n $((pu1 - pu0)) $((ps1 - ps0)) $((bu1 - bu0)) $((bs1 - bs0)) $((i1 - i0)) $((t1 - t0))"
 }
@@ -222,7 +145,7 @@ done
 
 ab_rows=""
 if [ -n "${AB_BRIDGE:-}" ]; then
-  once() { wrk -t2 -c"$conns" -d3s -s "$work/post.lua" "$1" 2>&1 | awk '/Requests\/sec/ {print $2}'; }
+  once() { post 3s "$1" | rps_of; }
   for i in $(seq 1 "${AB_PAIRS:-12}"); do
     log "A/B round $i: (a) this bridge, (a) $AB_BRIDGE, (b)"
     ab_rows="$ab_rows $(once "http://127.0.0.1:$http_port/v1/echo"),$(once "http://127.0.0.1:$ab_http/v1/echo"),$(once "http://127.0.0.1:$nginx_port/v1/echo")"

@@ -15,54 +15,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 bridge=${1:-$bin/bridge}; out=${2:-/tmp/bridge-cg}
 secs=${SECS:-10}; conns=${CONNS:-32}; mode=${MODE:-fwd}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-start() { local name=$1; shift; "$@" >"$work/$name.out" 2>"$work/$name.err" & pids+=($!)
-  for _ in $(seq 1 200); do grep -q '^listening ' "$work/$name.out" 2>/dev/null && { addr=$(sed -n 's/^listening //p' "$work/$name.out"|head -1); return; }; sleep 0.05; done; echo "$name did not start" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "nothing on $1" >&2; exit 1; }
-start grpc-echo $bin/echo_server --grpc 127.0.0.1:0; grpc_echo=$addr
-start http-echo $bin/echo_server --http 127.0.0.1:0; http_echo=$addr
+# shellcheck source=lib/bridge_setup.sh
+. "$root/bench/lib/bridge_setup.sh"
+start_echoes
 http_port=$(free_port); grpc_port=$(free_port); eureka_port=$(free_port); admin_port=$(free_port)
-cat >"$work/bridge.yaml" <<YAML
-runtime: {worker_threads: 1}
-eureka: {listen: "127.0.0.1:$eureka_port", advertise_host: 127.0.0.1}
-admin: {listen: "127.0.0.1:$admin_port"}
-lanes:
-  http:
-    listen: "127.0.0.1:$http_port"
-    descriptors: {protos: [demo/echo.proto], includes: ["$root/rpc/proto"]}
-    rules:
-      - {selector: demo.echo.v1.Echo.Say, post: /v1/echo, body: "*"}
-    pool_size: 1
-    upstreams:
-      - {address: "$grpc_echo", services: [demo.echo.v1.Echo]}
-  grpc:
-    listen: "127.0.0.1:$grpc_port"
-    descriptors: {protos: [demo/echo.proto], includes: ["$root/rpc/proto"]}
-    rules:
-      - {selector: demo.echo.v1.Echo.Say, post: /v1/echo, body: "*"}
-    services:
-      - {service: demo.echo.v1.Echo, app: legacy-echo}
-YAML
+bridge_config "$work/bridge.yaml" "$http_port" "$grpc_port" "$eureka_port" "$admin_port"
 RUST_LOG=warn valgrind --tool=callgrind --dump-instr=no --callgrind-out-file=$out.%p "$bridge" --config "$work/bridge.yaml" >"$work/bridge.out" 2>"$work/bridge.err" &
 vg=$!; pids+=($vg)
 wait_port "$http_port"; wait_port "$grpc_port"; wait_port "$eureka_port"
-legacy_port=${http_echo##*:}
-curl -fsS -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$eureka_port/eureka/apps/LEGACY-ECHO" -d @- <<JSON >/dev/null
-{"instance": {"instanceId": "127.0.0.1:legacy-echo:$legacy_port", "hostName": "127.0.0.1",
- "app": "LEGACY-ECHO", "ipAddr": "127.0.0.1", "status": "UP",
- "port": {"\$": $legacy_port, "@enabled": "true"}, "securePort": {"\$": 443, "@enabled": "false"},
- "dataCenterInfo": {"@class": "com.netflix.appinfo.InstanceInfo\$DefaultDataCenterInfo", "name": "MyOwn"}}}
-JSON
-payload=$(python3 -c 'import json; print(json.dumps({"message": "x" * 1009}))')
-cat >"$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$payload'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+register_legacy_echo "$eureka_port"
+write_post_lua
 curl -fsS -X POST -H 'Content-Type: application/json' -d '{"message":"check"}' "http://127.0.0.1:$http_port/v1/echo"; echo
 # Idle cost: what the bridge does per second with no load (timers, registry tasks), subtracted.
 callgrind_control -z $vg >/dev/null; sleep 5; callgrind_control -d $vg >/dev/null; sleep 1
