@@ -593,7 +593,7 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-fn stream_broken(e: &h2::Error) -> Status {
+fn stream_broken(e: &super::h2c::Error) -> Status {
     Status::new(
         Code::Unavailable,
         format!("upstream connection broke: {}", cause(e)),

@@ -3,9 +3,9 @@
 //! ending in one rescue step that turns any failure into the caller's protocol.
 
 pub mod balance;
-pub mod coalesce;
 pub mod config;
 pub mod grpc_http;
+pub mod h2c;
 pub mod http_grpc;
 pub mod timer;
 pub mod upstream;

@@ -1,75 +1,53 @@
-//! HTTP/2 (h2c) connections to one mesh upstream, driven through the `h2` crate directly:
-//! `pool_size` connections, each an `h2` `SendRequest` handle cloned per call, calls spread over
-//! them round-robin; a connection found closed is replaced on the next call that picks it. A call
-//! that never left a closing connection goes once more on a fresh one.
+//! HTTP/2 (h2c) connections to one mesh upstream, on the lane's own gRPC client
+//! ([`super::h2c`], ADR 0016): `pool_size` connections, calls spread over them round-robin; a
+//! connection found closed is replaced on the next call that picks it. A call that never reached
+//! the upstream (the connection was closing, or the upstream refused the stream or sent a GOAWAY
+//! below it) goes once more on a fresh connection.
 //!
-//! Not hyper's HTTP/2 client: that one hands each call to its dispatch task over a channel,
-//! spawns a task per call to wait for the answer and sends it back over a oneshot (four task
-//! polls, a spawn and two channel hops per call, a sixth of the lane's instructions). Here the
-//! call opens its stream itself and waits for the answer in its own task; the connection task
-//! only moves frames. Its settings are hyper's defaults, and it pings like hyper's
-//! `keep_alive_interval`: after 30 s without reading anything while calls are open, a ping that
-//! must be answered within 20 s or the connection is dropped.
+//! Not hyper's HTTP/2 client, nor the `h2` crate under it: those cost about a third of the
+//! lane's instructions per call (ADR 0015). The connection's settings are hyper's client
+//! defaults, and it pings like hyper's `keep_alive_interval`: after 30 s without reading
+//! anything while calls are open, a ping that must be answered within 20 s or the connection is
+//! dropped.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
-use hyper::body::{Frame, SizeHint};
 use tokio::net::TcpStream;
 
-type Sender = h2::client::SendRequest<Bytes>;
+use super::h2c;
+
+pub use super::h2c::Answer;
 
 /// hyper's HTTP/2 client defaults (`hyper::proto::h2::client`), kept so the upstream sees the
 /// same settings as before.
-const CONN_WINDOW: u32 = 5 * 1024 * 1024;
-const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
-const MAX_FRAME: u32 = 16 * 1024;
-const MAX_SEND_BUF: usize = 1024 * 1024;
-const MAX_HEADER_LIST: u32 = 16 * 1024;
-const INITIAL_MAX_SEND_STREAMS: usize = 100;
-const MAX_LOCAL_ERROR_RESETS: usize = 1024;
-/// Keep-alive: the idle time (nothing read) after which a ping goes out while calls are open,
-/// and how long its answer may take.
-const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+const CONFIG: h2c::Config = h2c::Config {
+    conn_window: 5 * 1024 * 1024,
+    stream_window: 2 * 1024 * 1024,
+    max_header_list: 16 * 1024,
+    keep_alive_interval: Duration::from_secs(30),
+    keep_alive_timeout: Duration::from_secs(20),
+};
 
 /// Why a call did not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// No connection: the TCP connect or the HTTP/2 handshake failed or timed out.
+    /// No connection: the TCP connect failed or timed out.
     #[error("connect: {0}")]
     Connect(String),
-    /// The connection failed while the call was on it.
+    /// The connection or the stream failed while the call was on it.
     #[error(transparent)]
-    Call(#[from] h2::Error),
-}
-
-/// A live connection: the handle calls clone, and what its connection task shares.
-#[derive(Debug, Clone)]
-struct Conn {
-    sender: Sender,
-    shared: Arc<Shared>,
-}
-
-/// State of one connection shared with its task.
-#[derive(Debug, Default)]
-struct Shared {
-    /// Set when the connection task ended.
-    closed: AtomicBool,
-    /// Calls open on the connection (keep-alive pings only while there are some).
-    open: AtomicUsize,
+    Call(#[from] h2c::Error),
 }
 
 /// One connection slot: the live connection, and a lock so one call connects while the others
 /// that pick the slot wait for it.
 #[derive(Debug, Default)]
 struct Slot {
-    conn: Mutex<Option<Conn>>,
+    conn: Mutex<Option<h2c::Connection>>,
     connecting: tokio::sync::Mutex<()>,
 }
 
@@ -80,69 +58,6 @@ pub struct Connections {
     slots: Vec<Slot>,
     next: AtomicUsize,
     connect_timeout: Duration,
-}
-
-/// Counts a call as open on its connection until dropped.
-#[derive(Debug)]
-struct Open(Arc<Shared>);
-
-impl Open {
-    fn new(shared: Arc<Shared>) -> Self {
-        shared.open.fetch_add(1, Ordering::Relaxed);
-        Self(shared)
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The body of an upstream answer: its DATA frames (flow-control capacity given back as they
-/// are read), then its trailers. A stream reset with NO_ERROR ends it early without an error
-/// (RFC 9113 §8.1), as in hyper.
-#[derive(Debug)]
-pub struct Answer {
-    stream: h2::RecvStream,
-    data_done: bool,
-    _open: Open,
-}
-
-impl hyper::body::Body for Answer {
-    type Data = Bytes;
-    type Error = h2::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
-        let early_end = |e: &h2::Error| e.reason() == Some(h2::Reason::NO_ERROR);
-        if !self.data_done {
-            match ready!(self.stream.poll_data(cx)) {
-                Some(Ok(d)) => {
-                    let _ = self.stream.flow_control().release_capacity(d.len());
-                    return Poll::Ready(Some(Ok(Frame::data(d))));
-                }
-                Some(Err(e)) if early_end(&e) => return Poll::Ready(None),
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => self.data_done = true,
-            }
-        }
-        match ready!(self.stream.poll_trailers(cx)) {
-            Ok(t) => Poll::Ready(t.map(|t| Ok(Frame::trailers(t)))),
-            Err(e) if early_end(&e) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(e))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.stream.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
 }
 
 impl Connections {
@@ -156,8 +71,9 @@ impl Connections {
         }
     }
 
-    /// Sends `req` with `body` (its `content-length` set, as hyper did) on the next connection
-    /// and waits for the response head.
+    /// Sends `req` (a POST; its URI gives the path, its headers go as they are, with
+    /// `content-length` set as hyper did) with `body` on the next connection and waits for the
+    /// response head.
     pub async fn send(
         &self,
         mut req: Request<()>,
@@ -165,41 +81,38 @@ impl Connections {
     ) -> Result<Response<Answer>, CallError> {
         req.headers_mut()
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let authority = req
+            .uri()
+            .authority()
+            .map_or(self.authority.as_str(), |a| a.as_str());
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let slot = &self.slots[n];
-        let Conn { sender, shared } = match live(slot) {
+        let conn = match live(slot) {
             Some(c) => c,
             None => self.conn(slot).await?,
         };
-        let (mut sender, shared) = match sender.ready().await {
-            Ok(sender) => (sender, shared),
-            // The connection closed before the call left: once more on a new connection.
-            Err(_) => {
-                shared.closed.store(true, Ordering::Relaxed);
+        match conn
+            .send(authority, path, req.headers(), body.clone())
+            .await
+        {
+            // The call never reached the upstream: once more on a fresh connection.
+            Err(e) if e.not_sent() => {
                 let fresh = self.conn(slot).await?;
-                (fresh.sender.ready().await?, fresh.shared)
+                Ok(fresh.send(authority, path, req.headers(), body).await?)
             }
-        };
-        let open = Open::new(shared);
-        let (answer, mut stream) = sender.send_request(req, body.is_empty())?;
-        if !body.is_empty() {
-            stream.send_data(body, true)?;
+            r => Ok(r?),
         }
-        let resp = answer.await?;
-        Ok(resp.map(|stream| Answer {
-            stream,
-            data_done: false,
-            _open: open,
-        }))
     }
 
-    /// The slot's live connection, connecting when there is none. Boxed: connecting (TCP
-    /// connect and the HTTP/2 handshake) is a large state that every call's future would
-    /// otherwise carry, and copy when it is moved, for the rare call that connects.
+    /// The slot's live connection, connecting when there is none. Boxed: connecting is a state
+    /// that every call's future would otherwise carry, and copy when it is moved, for the rare
+    /// call that connects.
     fn conn<'a>(
         &'a self,
         slot: &'a Slot,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Conn, CallError>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<h2c::Connection, CallError>> + Send + 'a>>
+    {
         Box::pin(async move {
             if let Some(c) = live(slot) {
                 return Ok(c);
@@ -215,82 +128,40 @@ impl Connections {
         })
     }
 
-    async fn connect(&self) -> Result<Conn, CallError> {
+    async fn connect(&self) -> Result<h2c::Connection, CallError> {
         let addr = self.authority.as_str();
         let connect = async {
             let stream = TcpStream::connect(addr).await?;
             // Without TCP_NODELAY a call's frames wait for delayed ACKs.
             stream.set_nodelay(true)?;
-            let (io, flusher) = super::coalesce::split(stream);
-            let read = io.activity();
-            let (sender, conn) = h2::client::Builder::new()
-                .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
-                .initial_window_size(STREAM_WINDOW)
-                .initial_connection_window_size(CONN_WINDOW)
-                .max_header_list_size(MAX_HEADER_LIST)
-                .max_send_buffer_size(MAX_SEND_BUF)
-                .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
-                .max_frame_size(MAX_FRAME)
-                .enable_push(false)
-                .handshake::<_, Bytes>(io)
-                .await
-                .map_err(std::io::Error::other)?;
-            Ok::<_, std::io::Error>((sender, conn, flusher, read))
+            Ok::<_, std::io::Error>(stream)
         };
-        let (sender, mut conn, flusher, read) =
-            match tokio::time::timeout(self.connect_timeout, connect).await {
-                Err(_) => {
-                    return Err(CallError::Connect(format!(
-                        "no connection within {:?}",
-                        self.connect_timeout
-                    )));
-                }
-                Ok(Err(e)) => return Err(CallError::Connect(e.to_string())),
-                Ok(Ok(c)) => c,
-            };
-        let shared = Arc::new(Shared::default());
-        let pings = conn.ping_pong();
+        let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Err(_) => {
+                return Err(CallError::Connect(format!(
+                    "no connection within {:?}",
+                    self.connect_timeout
+                )));
+            }
+            Ok(Err(e)) => return Err(CallError::Connect(e.to_string())),
+            Ok(Ok(s)) => s,
+        };
+        let (conn, driver) = h2c::start(stream, CONFIG);
         let authority = self.authority.clone();
-        let task_shared = shared.clone();
         tokio::spawn(async move {
-            let conn = flusher.wrap(conn);
-            let outcome = match pings {
-                Some(p) => tokio::select! {
-                    r = conn => r.map_err(|e| e.to_string()),
-                    why = keep_alive(p, read, &task_shared) => Err(why),
-                },
-                None => conn.await.map_err(|e| e.to_string()),
-            };
-            task_shared.closed.store(true, Ordering::Relaxed);
-            if let Err(e) = outcome {
+            if let Err(e) = driver.await {
                 tracing::debug!(upstream = %authority, error = %e, "upstream connection closed with error");
             }
         });
-        Ok(Conn { sender, shared })
-    }
-}
-
-/// Ends (with the reason) when a keep-alive ping goes unanswered: a ping is sent after
-/// [`KEEP_ALIVE_INTERVAL`] in which nothing was read while calls were open.
-async fn keep_alive(mut pings: h2::PingPong, read: Arc<AtomicBool>, shared: &Shared) -> String {
-    loop {
-        tokio::time::sleep(KEEP_ALIVE_INTERVAL).await;
-        if read.swap(false, Ordering::Relaxed) || shared.open.load(Ordering::Relaxed) == 0 {
-            continue;
-        }
-        match tokio::time::timeout(KEEP_ALIVE_TIMEOUT, pings.ping(h2::Ping::opaque())).await {
-            Ok(Ok(_pong)) => {}
-            Ok(Err(e)) => return format!("keep-alive ping failed: {e}"),
-            Err(_) => return format!("keep-alive ping not answered within {KEEP_ALIVE_TIMEOUT:?}"),
-        }
+        Ok(conn)
     }
 }
 
 /// A clone of the slot's connection when it is still open.
-fn live(slot: &Slot) -> Option<Conn> {
+fn live(slot: &Slot) -> Option<h2c::Connection> {
     let mut guard = slot.conn.lock().unwrap_or_else(|p| p.into_inner());
     match guard.as_ref() {
-        Some(c) if !c.shared.closed.load(Ordering::Relaxed) => Some(c.clone()),
+        Some(c) if !c.is_closed() => Some(c.clone()),
         Some(_) => {
             *guard = None;
             None
@@ -315,6 +186,7 @@ mod tests {
     use http_body_util::{BodyExt as _, Full};
     use hyper::body::Incoming;
     use hyper_util::rt::{TokioExecutor, TokioIo};
+    use std::sync::Arc;
     use tokio::net::TcpListener;
 
     /// An h2c server answering each request with its body reversed; it closes every connection
