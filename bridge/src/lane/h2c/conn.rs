@@ -152,6 +152,7 @@ struct State {
     recv_unacked: u32,
     config: Config,
     decoder: hpack::Decoder,
+    encoder: hpack::Encoder,
     /// A header block still waiting for its CONTINUATION frames: stream, bytes, END_STREAM.
     continuation: Option<(u32, Vec<u8>, bool)>,
     /// Set when no new call may start here: why.
@@ -543,8 +544,7 @@ impl State {
                 }
                 self.peer_max_frame = v as usize;
             }
-            // Our encoder never uses the dynamic table, so any size suits it.
-            frame::SETTINGS_HEADER_TABLE_SIZE => {}
+            frame::SETTINGS_HEADER_TABLE_SIZE => self.encoder.set_peer_max(v),
             // MAX_HEADER_LIST_SIZE is advisory; unknown settings are ignored (RFC 9113 §6.5.2).
             _ => {}
         }
@@ -772,6 +772,7 @@ pub fn start(io: TcpStream, config: Config) -> (Connection, Driver) {
         recv_unacked: 0,
         config,
         decoder: hpack::Decoder::new(config.max_header_list as usize),
+        encoder: hpack::Encoder::default(),
         continuation: None,
         closed: None,
         failed: false,
@@ -834,7 +835,7 @@ impl Connection {
             let body = body.take().unwrap_or_default();
             let st = &mut *st;
             st.block.clear();
-            hpack::encode_request(&mut st.block, authority, path, headers);
+            st.encoder.request(&mut st.block, authority, path, headers);
             frame::put_headers(
                 &mut st.out,
                 id,

@@ -1,8 +1,12 @@
-//! Header blocks (RFC 7541). Requests are encoded without the dynamic table and without Huffman
-//! coding: every field is a static-table index or a literal "without indexing" ("never indexed"
-//! for values marked sensitive), so there is no encoder state to keep in step with the peer and
-//! nothing to search or evict per call; the peer decodes plain bytes. Answers are decoded with
-//! `loona-hpack` (full decoder: the peer's dynamic table, Huffman), into an `http::HeaderMap`.
+//! Header blocks (RFC 7541). Requests are encoded without Huffman coding, so the peer decodes
+//! plain bytes. Fields that repeat (`content-type`, `te`, `:path`, `:authority`, a route's
+//! `grpc-timeout`) go into the peer's dynamic table on first use and are one-byte indexes after
+//! that; values marked sensitive (the per-call `x-request-id`, trace ids) are "never indexed"
+//! literals, so they do not churn the table. Our copy of the table is a short list searched
+//! linearly. Answers are decoded with `loona-hpack` (the peer's dynamic table, Huffman), into
+//! an `http::HeaderMap`.
+
+use std::collections::VecDeque;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -11,6 +15,9 @@ use super::frame::Reason;
 /// The dynamic table size the peer may use toward us: the protocol default, which we do not
 /// change (no `SETTINGS_HEADER_TABLE_SIZE` in our SETTINGS).
 pub const DECODER_TABLE_SIZE: usize = 4096;
+/// The largest table we keep in the peer's decoder: the protocol default, or less when the
+/// peer's `SETTINGS_HEADER_TABLE_SIZE` says so.
+pub const ENCODER_TABLE_SIZE: usize = 4096;
 
 /// Header fields HTTP/2 forbids (RFC 9113 §8.2.2), and `host`, which `:authority` replaces.
 fn forbidden(name: &HeaderName) -> bool {
@@ -54,28 +61,133 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// The header block of a gRPC request: `POST`, `http`, `path`, `authority`, then `headers`
-/// (connection-specific fields and `host` left out, `te` only as `trailers`).
-pub fn encode_request(out: &mut Vec<u8>, authority: &str, path: &str, headers: &HeaderMap) {
-    out.push(0x80 | 3); // :method POST
-    out.push(0x80 | 6); // :scheme http
-    put_int(out, 4, 4, 0); // :path, literal without indexing, indexed name
-    put_str(out, path.as_bytes());
-    put_int(out, 1, 4, 0); // :authority
-    put_str(out, authority.as_bytes());
-    for (name, value) in headers {
-        if forbidden(name) || (name == http::header::TE && value != "trailers") {
-            continue;
+/// An entry's size in the table (RFC 7541 §4.1).
+fn entry_size(name: &[u8], value: &[u8]) -> usize {
+    name.len() + value.len() + 32
+}
+
+/// A table entry: name and value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
+/// The encoder: our copy of the peer's decoder table for the fields we inserted.
+#[derive(Debug)]
+pub struct Encoder {
+    /// Newest first: entry `i` is index `62 + i`.
+    entries: VecDeque<Entry>,
+    size: usize,
+    max: usize,
+    /// Size updates owed at the start of the next block: the smallest size since the last
+    /// block, and the size to end on.
+    update: Option<(usize, usize)>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self {
+            entries: VecDeque::new(),
+            size: 0,
+            max: ENCODER_TABLE_SIZE,
+            update: None,
         }
-        let pattern = if value.is_sensitive() { 0x10 } else { 0x00 };
-        match static_name(name.as_str()) {
-            Some(i) => put_int(out, i, 4, pattern),
+    }
+}
+
+impl Encoder {
+    /// The peer's `SETTINGS_HEADER_TABLE_SIZE`: the table shrinks at once (the peer's decoder
+    /// follows at the size update that starts our next block).
+    pub fn set_peer_max(&mut self, v: u32) {
+        let m = (v as usize).min(ENCODER_TABLE_SIZE);
+        if m == self.max && self.update.is_none() {
+            return;
+        }
+        let low = self.update.map_or(m, |(low, _)| low.min(m));
+        self.update = Some((low, m));
+        self.max = m;
+        self.evict(low);
+    }
+
+    fn evict(&mut self, to: usize) {
+        while self.size > to {
+            let Some((n, v)) = self.entries.pop_back() else {
+                break;
+            };
+            self.size -= entry_size(&n, &v);
+        }
+    }
+
+    /// One field: an index when the table has it, else a literal, inserted when it fits and
+    /// is not sensitive.
+    fn field(
+        &mut self,
+        out: &mut Vec<u8>,
+        name: &[u8],
+        static_idx: Option<usize>,
+        value: &[u8],
+        sensitive: bool,
+    ) {
+        if !sensitive
+            && let Some(i) = self
+                .entries
+                .iter()
+                .position(|(n, v)| **n == *name && **v == *value)
+        {
+            put_int(out, 62 + i, 7, 0x80);
+            return;
+        }
+        let size = entry_size(name, value);
+        let index = !sensitive && size <= self.max;
+        let name_idx = static_idx.or_else(|| {
+            self.entries
+                .iter()
+                .position(|(n, _)| **n == *name)
+                .map(|i| 62 + i)
+        });
+        // 01: with incremental indexing (6-bit prefix); 0001: never indexed; 0000: without.
+        let (pattern, bits) = match (index, sensitive) {
+            (true, _) => (0x40, 6),
+            (false, true) => (0x10, 4),
+            (false, false) => (0x00, 4),
+        };
+        match name_idx {
+            Some(i) => put_int(out, i, bits, pattern),
             None => {
                 out.push(pattern);
-                put_str(out, name.as_str().as_bytes());
+                put_str(out, name);
             }
         }
-        put_str(out, value.as_bytes());
+        put_str(out, value);
+        if index {
+            self.evict(self.max - size);
+            self.entries.push_front((name.into(), value.into()));
+            self.size += size;
+        }
+    }
+
+    /// The header block of a gRPC request: `POST`, `http`, `path`, `authority`, then `headers`
+    /// (connection-specific fields and `host` left out, `te` only as `trailers`).
+    pub fn request(&mut self, out: &mut Vec<u8>, authority: &str, path: &str, headers: &HeaderMap) {
+        if let Some((low, end)) = self.update.take() {
+            put_int(out, low, 5, 0x20);
+            if end != low {
+                put_int(out, end, 5, 0x20);
+            }
+        }
+        out.push(0x80 | 3); // :method POST
+        out.push(0x80 | 6); // :scheme http
+        self.field(out, b":path", Some(4), path.as_bytes(), false);
+        self.field(out, b":authority", Some(1), authority.as_bytes(), false);
+        for (name, value) in headers {
+            if forbidden(name) || (name == http::header::TE && value != "trailers") {
+                continue;
+            }
+            self.field(
+                out,
+                name.as_str().as_bytes(),
+                static_name(name.as_str()),
+                value.as_bytes(),
+                value.is_sensitive(),
+            );
+        }
     }
 }
 
@@ -257,7 +369,7 @@ mod tests {
             HeaderValue::from_static("x".repeat(200).leak()),
         );
         let mut block = Vec::new();
-        encode_request(&mut block, "127.0.0.1:50051", "/echo.Echo/Say", &h);
+        Encoder::default().request(&mut block, "127.0.0.1:50051", "/echo.Echo/Say", &h);
         let got = loona_hpack::Decoder::new().decode(&block).expect("decodes");
         let got: Vec<(String, String)> = got
             .into_iter()
@@ -288,6 +400,77 @@ mod tests {
             .position(|w| w == b"x-request-id")
             .expect("name literal");
         assert_eq!(block[at - 2], 0x10);
+    }
+
+    fn decoded(d: &mut loona_hpack::Decoder<'_>, block: &[u8]) -> Vec<(String, String)> {
+        d.decode(block)
+            .expect("decodes")
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8(n).expect("utf-8"),
+                    String::from_utf8(v).expect("utf-8"),
+                )
+            })
+            .collect()
+    }
+
+    /// Repeated fields become one-byte indexes, sensitive ones stay literals; over many blocks,
+    /// with evictions (a small table) and size updates (the peer's SETTINGS), another decoder
+    /// following the blocks in order reads back every field sent.
+    #[test]
+    fn the_table_stays_in_step_with_the_peers_decoder() {
+        let mut enc = Encoder::default();
+        let mut dec = loona_hpack::Decoder::new();
+        let mut sizes = Vec::new();
+        for round in 0..200usize {
+            match round {
+                50 => enc.set_peer_max(200),
+                100 => {
+                    // Two changes before the next block: it must start with both updates.
+                    enc.set_peer_max(0);
+                    enc.set_peer_max(1000);
+                }
+                150 => enc.set_peer_max(100_000),
+                _ => {}
+            }
+            let mut h = HeaderMap::new();
+            h.insert("content-type", HeaderValue::from_static("application/grpc"));
+            h.insert("te", HeaderValue::from_static("trailers"));
+            h.insert(
+                "grpc-timeout",
+                HeaderValue::from_str(&format!("{}m", round % 7)).expect("value"),
+            );
+            let mut id = HeaderValue::from_str(&format!("id-{round}")).expect("value");
+            id.set_sensitive(true);
+            h.insert("x-request-id", id);
+            let path = format!("/svc.S/M{}", round % 5);
+            let mut block = Vec::new();
+            enc.request(&mut block, "up:50051", &path, &h);
+            if round == 100 {
+                assert_eq!(&block[..3], &[0x20, 0x3f, 0xc9], "size updates 0 then 1000");
+            }
+            let got = decoded(&mut dec, &block);
+            let want: Vec<(String, String)> = [
+                (":method", "POST".to_owned()),
+                (":scheme", "http".to_owned()),
+                (":path", path.clone()),
+                (":authority", "up:50051".to_owned()),
+                ("content-type", "application/grpc".to_owned()),
+                ("te", "trailers".to_owned()),
+                ("grpc-timeout", format!("{}m", round % 7)),
+                ("x-request-id", format!("id-{round}")),
+            ]
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+            assert_eq!(got, want, "round {round}");
+            assert!(enc.size <= enc.max, "round {round}");
+            sizes.push(block.len());
+        }
+        // Once everything repeating is in the table, a block is indexes plus the request id.
+        assert!(sizes[40] < 30, "{}", sizes[40]);
+        assert!(sizes[0] > 3 * sizes[40], "{} vs {}", sizes[0], sizes[40]);
     }
 
     #[test]
