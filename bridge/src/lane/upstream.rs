@@ -284,6 +284,40 @@ mod tests {
         assert_eq!(conns.load(Ordering::SeqCst), 1, "one connection");
     }
 
+    /// Bodies larger than every flow-control window on both sides (hyper's server: 1 MiB; ours:
+    /// 2 MiB per stream, 5 MiB per connection) go through whole, both ways, on a multi-threaded
+    /// runtime: the client waits for the server's WINDOW_UPDATEs and sends its own as the answer
+    /// is read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bodies_larger_than_the_windows() {
+        let (addr, _) = server(0).await;
+        let c = Arc::new(Connections::new(
+            addr.to_string().parse().expect("authority"),
+            1,
+            Duration::from_secs(5),
+        ));
+        let mut tasks = Vec::new();
+        for i in 0..3usize {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                let body: String = format!("{i}abcdefg")
+                    .chars()
+                    .cycle()
+                    .take(6_000_000 + i)
+                    .collect();
+                let want: String = body.chars().rev().collect();
+                let got = call(&c, addr, body).await;
+                assert!(got == want, "call {i}: {} bytes back", got.len());
+            }));
+        }
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("within 60 s")
+                .expect("call task");
+        }
+    }
+
     /// A connection the upstream closes is replaced by the next call; `pool_size` connections are
     /// used round-robin; a refused connect is a `Connect` error naming the cause.
     #[tokio::test(flavor = "current_thread")]
