@@ -254,56 +254,22 @@ mod tests {
         String::from_utf8(b.to_vec()).expect("utf-8")
     }
 
-    /// Many concurrent calls of several sizes (under and over h2's 256-byte chaining threshold,
-    /// and over the coalescing buffer's limit) share one coalesced connection and each gets its
-    /// own answer.
-    #[tokio::test(flavor = "current_thread")]
-    async fn concurrent_calls_share_a_coalesced_connection() {
-        let (addr, conns) = server(0).await;
+    /// `n` concurrent calls on one connection to `addr`, call `i` with a body of `size(i)`
+    /// bytes, each checked to come back reversed (within 60 s).
+    async fn reversed_calls(addr: std::net::SocketAddr, n: usize, size: fn(usize) -> usize) {
         let c = Arc::new(Connections::new(
             addr.to_string().parse().expect("authority"),
             1,
             Duration::from_secs(5),
         ));
         let mut tasks = Vec::new();
-        for i in 0..64usize {
+        for i in 0..n {
             let c = c.clone();
             tasks.push(tokio::spawn(async move {
-                let body: String = format!("{i}-")
+                let body: String = format!("{i}-abcdefg")
                     .chars()
                     .cycle()
-                    .take([10, 300, 1024, 300_000][i % 4])
-                    .collect();
-                let want: String = body.chars().rev().collect();
-                assert_eq!(call(&c, addr, body).await, want, "call {i}");
-            }));
-        }
-        for t in tasks {
-            t.await.expect("call task");
-        }
-        assert_eq!(conns.load(Ordering::SeqCst), 1, "one connection");
-    }
-
-    /// Bodies larger than every flow-control window on both sides (hyper's server: 1 MiB; ours:
-    /// 2 MiB per stream, 5 MiB per connection) go through whole, both ways, on a multi-threaded
-    /// runtime: the client waits for the server's WINDOW_UPDATEs and sends its own as the answer
-    /// is read.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn bodies_larger_than_the_windows() {
-        let (addr, _) = server(0).await;
-        let c = Arc::new(Connections::new(
-            addr.to_string().parse().expect("authority"),
-            1,
-            Duration::from_secs(5),
-        ));
-        let mut tasks = Vec::new();
-        for i in 0..3usize {
-            let c = c.clone();
-            tasks.push(tokio::spawn(async move {
-                let body: String = format!("{i}abcdefg")
-                    .chars()
-                    .cycle()
-                    .take(6_000_000 + i)
+                    .take(size(i))
                     .collect();
                 let want: String = body.chars().rev().collect();
                 let got = call(&c, addr, body).await;
@@ -316,6 +282,26 @@ mod tests {
                 .expect("within 60 s")
                 .expect("call task");
         }
+    }
+
+    /// Many concurrent calls of several sizes (one frame, several frames, over the early-write
+    /// threshold, over the upstream's 64 KiB default window) share one connection and each gets
+    /// its own answer.
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_calls_share_a_connection() {
+        let (addr, conns) = server(0).await;
+        reversed_calls(addr, 64, |i| [10, 300, 1024, 300_000][i % 4]).await;
+        assert_eq!(conns.load(Ordering::SeqCst), 1, "one connection");
+    }
+
+    /// Bodies larger than every flow-control window on both sides (hyper's server: 1 MiB; ours:
+    /// 2 MiB per stream, 5 MiB per connection) go through whole, both ways, on a multi-threaded
+    /// runtime: the client waits for the server's WINDOW_UPDATEs and sends its own as the answer
+    /// is read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bodies_larger_than_the_windows() {
+        let (addr, _) = server(0).await;
+        reversed_calls(addr, 3, |i| 6_000_000 + i).await;
     }
 
     /// A connection the upstream closes is replaced by the next call; `pool_size` connections are

@@ -155,13 +155,19 @@ async fn call(c: &Connection, body: &'static [u8]) -> Result<(u16, Bytes, Header
     Ok((status, collected.to_bytes(), trailers))
 }
 
+/// `call` in its own task.
+fn spawn_call(
+    c: &Connection,
+    body: &'static [u8],
+) -> tokio::task::JoinHandle<Result<(u16, Bytes, HeaderMap), Error>> {
+    let c = c.clone();
+    tokio::spawn(async move { call(&c, body).await })
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_unary_call_goes_out_as_grpc_and_its_answer_comes_back_with_trailers() {
     let (c, mut peer) = pair(&[], CONFIG).await;
-    let task = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"hello").await }
-    });
+    let task = spawn_call(&c, b"hello");
     let (id, fields, end) = peer.request().await;
     assert_eq!(id, 1);
     assert!(!end);
@@ -190,10 +196,7 @@ async fn the_body_waits_for_the_peers_window() {
     // Let the client see the SETTINGS before the call.
     peer.until(frame::SETTINGS).await;
     let body: &'static [u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let task = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, body).await }
-    });
+    let task = spawn_call(&c, body);
     let (id, _, _) = peer.request().await;
     let mut got = Vec::new();
     for _ in 0..3 {
@@ -228,10 +231,7 @@ async fn the_body_waits_for_the_peers_window() {
 #[tokio::test(flavor = "current_thread")]
 async fn continuation_frames_and_pings() {
     let (c, mut peer) = pair(&[], CONFIG).await;
-    let task = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"").await }
-    });
+    let task = spawn_call(&c, b"");
     let (id, _, end) = peer.request().await;
     assert!(end, "an empty body ends the stream with the HEADERS");
     let mut b = BytesMut::new();
@@ -273,10 +273,7 @@ async fn goaway_refuses_the_calls_above_it_and_lets_the_others_finish() {
         }
     });
     let (id1, _, _) = peer.request().await;
-    let second = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"2").await }
-    });
+    let second = spawn_call(&c, b"2");
     let (id2, _, _) = peer.request().await;
     assert_eq!((id1, id2), (1, 3));
     let mut b = BytesMut::new();
@@ -317,15 +314,9 @@ async fn goaway_refuses_the_calls_above_it_and_lets_the_others_finish() {
 async fn resets_cancels_and_the_concurrency_limit() {
     let (c, mut peer) = pair(&[(frame::SETTINGS_MAX_CONCURRENT_STREAMS, 1)], CONFIG).await;
     peer.until(frame::SETTINGS).await;
-    let a = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"a").await }
-    });
+    let a = spawn_call(&c, b"a");
     let (id, _, _) = peer.request().await;
-    let b_call = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"b").await }
-    });
+    let b_call = spawn_call(&c, b"b");
     // The second call's HEADERS do not come while the first is open.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(c.open_calls(), 1);
@@ -342,20 +333,14 @@ async fn resets_cancels_and_the_concurrency_limit() {
         Err(Error::Reset(r)) => assert_eq!(r, Reason::INTERNAL_ERROR),
         other => panic!("expected a reset, got {other:?}"),
     }
-    let dropped = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"c").await }
-    });
+    let dropped = spawn_call(&c, b"c");
     let (id3, _, _) = peer.request().await;
     dropped.abort();
     let rst = peer.until(frame::RST_STREAM).await;
     assert_eq!(rst.head.stream, id3);
     assert_eq!(rst.payload, Reason::CANCEL.0.to_be_bytes());
     // The slot is free again.
-    let d = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"d").await }
-    });
+    let d = spawn_call(&c, b"d");
     let (id4, _, _) = peer.request().await;
     peer.answer(id4, b"D").await;
     assert_eq!(&d.await.expect("task").expect("answered").1[..], b"D");
@@ -366,10 +351,7 @@ async fn resets_cancels_and_the_concurrency_limit() {
 #[tokio::test(flavor = "current_thread")]
 async fn malformed_answers() {
     let (c, mut peer) = pair(&[], CONFIG).await;
-    let a = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"a").await }
-    });
+    let a = spawn_call(&c, b"a");
     let (id, _, _) = peer.request().await;
     let mut b = BytesMut::new();
     frame::put_data(&mut b, id, b"early", false);
@@ -382,10 +364,7 @@ async fn malformed_answers() {
     assert_eq!(rst.payload, Reason::PROTOCOL_ERROR.0.to_be_bytes());
     assert!(!c.is_closed());
 
-    let b_call = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"b").await }
-    });
+    let b_call = spawn_call(&c, b"b");
     let (id, _, _) = peer.request().await;
     let mut b = BytesMut::new();
     frame::put_head(&mut b, 20_000, frame::DATA, 0, id);
@@ -410,10 +389,7 @@ async fn an_unanswered_keep_alive_ping_fails_the_connection() {
         ..CONFIG
     };
     let (c, mut peer) = pair(&[], config).await;
-    let a = tokio::spawn({
-        let c = c.clone();
-        async move { call(&c, b"a").await }
-    });
+    let a = spawn_call(&c, b"a");
     peer.request().await;
     let ping = peer.until(frame::PING).await;
     assert_eq!(ping.head.flags, 0);
