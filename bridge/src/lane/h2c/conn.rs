@@ -168,6 +168,8 @@ struct State {
     read_since_check: bool,
     /// A keep-alive PING is out, unanswered.
     ping_out: bool,
+    /// The peer's first SETTINGS (its preface) arrived.
+    got_settings: bool,
 }
 
 impl State {
@@ -781,6 +783,7 @@ pub fn start(io: TcpStream, config: Config) -> (Connection, Driver) {
         waiting: Vec::new(),
         read_since_check: false,
         ping_out: false,
+        got_settings: false,
     };
     let shared = Arc::new(Shared {
         state: Mutex::new(state),
@@ -1017,6 +1020,24 @@ impl Driver {
         st.read_since_check = true;
         while self.rbuf.len() >= frame::HEAD_LEN && !st.failed {
             let head = Head::parse(&self.rbuf);
+            // The server's preface is a SETTINGS frame (RFC 9113 §3.4). Anything else is most
+            // likely not HTTP/2 at all (an HTTP/1 server answering the preface with a 400):
+            // said plainly, with the first bytes, instead of as a bad frame.
+            if !st.got_settings {
+                if head.kind != frame::SETTINGS || head.has(frame::ACK) || head.stream != 0 {
+                    let n = self.rbuf.len().min(40);
+                    st.connection_error(
+                        Reason::PROTOCOL_ERROR,
+                        &format!(
+                            "the upstream does not speak HTTP/2 with prior knowledge (h2c): it \
+                             began with {:?}",
+                            String::from_utf8_lossy(&self.rbuf[..n])
+                        ),
+                    );
+                    return;
+                }
+                st.got_settings = true;
+            }
             if head.len > RECV_MAX_FRAME {
                 st.connection_error(
                     Reason::FRAME_SIZE_ERROR,

@@ -402,3 +402,30 @@ async fn an_unanswered_keep_alive_ping_fails_the_connection() {
         other => panic!("expected the connection to fail, got {other:?}"),
     }
 }
+
+/// An upstream that is not HTTP/2 (an HTTP/1 server answering the preface) is named as such.
+#[tokio::test(flavor = "current_thread")]
+async fn an_upstream_that_is_not_http2_is_named() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("addr");
+    let stream = TcpStream::connect(addr).await.expect("connects");
+    let (conn, driver) = super::start(stream, CONFIG);
+    tokio::spawn(driver);
+    let (mut io, _) = listener.accept().await.expect("accepts");
+    let a = spawn_call(&conn, b"x");
+    let mut preface = [0u8; 24];
+    io.read_exact(&mut preface).await.expect("preface");
+    io.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .expect("writes");
+    match a.await.expect("task") {
+        Err(e @ Error::Connection(_)) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("does not speak HTTP/2") && m.contains("HTTP/1.1 400"),
+                "{m}"
+            );
+        }
+        other => panic!("expected the connection to fail, got {other:?}"),
+    }
+}
