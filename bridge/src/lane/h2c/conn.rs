@@ -31,7 +31,7 @@ const LIMIT: usize = 256 * 1024;
 /// about four 1 KiB calls. Only at the end of the driver's turn, the upstream idles while the
 /// bridge encodes a whole batch (−15 % requests per second on the forward lane); 2 KiB, the best
 /// with the `h2` crate (ADR 0015), is 5 % slower than 4 KiB here, 8 KiB the same as 4 (ADR 0016).
-pub(super) const EARLY: usize = 4 * 1024;
+const EARLY: usize = 4 * 1024;
 /// The largest header block (HEADERS and its CONTINUATIONs) accepted before decoding.
 const MAX_BLOCK: usize = 256 * 1024;
 /// The largest client stream id.
