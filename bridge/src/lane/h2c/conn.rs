@@ -246,7 +246,8 @@ impl State {
     /// it is owed.
     fn release_conn(&mut self, n: usize) {
         self.recv_unacked += n as u32;
-        if self.recv_unacked >= self.config.conn_window / 2 && self.closed.is_none() {
+        // Not `closed`: after a graceful GOAWAY the calls under it still read their answers.
+        if self.recv_unacked >= self.config.conn_window / 2 && !self.failed {
             frame::put_window_update(&mut self.out, 0, self.recv_unacked);
             self.recv_window += i64::from(self.recv_unacked);
             self.recv_unacked = 0;

@@ -429,3 +429,53 @@ async fn an_upstream_that_is_not_http2_is_named() {
         other => panic!("expected the connection to fail, got {other:?}"),
     }
 }
+
+/// After a graceful GOAWAY the calls under it still get window back: an answer several times
+/// larger than both receive windows (64 KiB here) comes through whole, the peer sending only
+/// what the client's WINDOW_UPDATEs allow.
+#[tokio::test(flavor = "current_thread")]
+async fn windows_keep_opening_after_a_graceful_goaway() {
+    let config = Config {
+        conn_window: 65_535,
+        stream_window: 65_535,
+        ..CONFIG
+    };
+    let (c, mut peer) = pair(&[], config).await;
+    let a = spawn_call(&c, b"a");
+    let (id, _, _) = peer.request().await;
+    let mut b = BytesMut::new();
+    frame::put_goaway(&mut b, id, Reason::NO_ERROR, b"");
+    let head = peer.block(&[(":status", "200")]);
+    frame::put_headers(&mut b, id, &head, false, 16_384);
+    peer.send(&b).await;
+    let total = 300_000usize;
+    let (mut sent, mut conn_window, mut stream_window) = (0usize, 65_535i64, 65_535i64);
+    while sent < total {
+        let n = (total - sent).min(16_384);
+        if conn_window >= n as i64 && stream_window >= n as i64 {
+            let mut b = BytesMut::new();
+            frame::put_data(&mut b, id, &vec![b'z'; n], false);
+            peer.send(&b).await;
+            sent += n;
+            conn_window -= n as i64;
+            stream_window -= n as i64;
+            continue;
+        }
+        let f = peer.until(frame::WINDOW_UPDATE).await;
+        let inc = i64::from(u32::from_be_bytes(
+            f.payload[..4].try_into().expect("4 bytes"),
+        ));
+        if f.head.stream == 0 {
+            conn_window += inc;
+        } else {
+            stream_window += inc;
+        }
+    }
+    let mut b = BytesMut::new();
+    let trailers = peer.block(&[("grpc-status", "0")]);
+    frame::put_headers(&mut b, id, &trailers, true, 16_384);
+    peer.send(&b).await;
+    let (status, body, trailers) = a.await.expect("task").expect("answered");
+    assert_eq!((status, body.len()), (200, total));
+    assert_eq!(trailers["grpc-status"], "0");
+}
