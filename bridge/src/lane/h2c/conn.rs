@@ -284,6 +284,16 @@ impl State {
         self.wake_waiting();
     }
 
+    /// Why the connection ended when the socket closed or failed: `what`, after the GOAWAY
+    /// that closed it if there was one (and only the GOAWAY when no call was left on it).
+    fn after_close(&self, what: &str) -> Arc<str> {
+        match &self.closed {
+            Some(c) if self.active == 0 => c.clone(),
+            Some(c) => format!("{c}, then {what}").into(),
+            None => what.into(),
+        }
+    }
+
     /// A connection error (RFC 9113 §5.4.1): GOAWAY with `reason`, then the connection ends.
     fn connection_error(&mut self, reason: Reason, why: &str) {
         frame::put_goaway(&mut self.out, 0, reason, why.as_bytes());
@@ -444,10 +454,8 @@ impl State {
                     }
                     self.stream_closed(id);
                 }
-                if reason != Reason::NO_ERROR {
-                    // An error ends the connection; the calls still on it cannot finish.
-                    self.fail(why);
-                }
+                // The calls at or below `last` may still be answered, whatever the code (RFC
+                // 9113 §6.8): they go on until the upstream closes the connection.
                 self.wake_waiting();
                 Ok(())
             }
@@ -1066,7 +1074,11 @@ impl Driver {
             match self.io.poll_read_ready(cx) {
                 Poll::Pending => return,
                 Poll::Ready(Err(e)) => {
-                    self.shared.lock().fail(format!("read: {e}").into());
+                    {
+                        let mut st = self.shared.lock();
+                        let why = st.after_close(&format!("read: {e}"));
+                        st.fail(why);
+                    }
                     return;
                 }
                 Poll::Ready(Ok(())) => {}
@@ -1097,12 +1109,8 @@ impl Driver {
             match read {
                 Ok(0) => {
                     let mut st = self.shared.lock();
-                    let why = if st.closed.is_some() && st.active == 0 {
-                        "closed"
-                    } else {
-                        "the upstream closed the connection"
-                    };
-                    st.fail(why.into());
+                    let why = st.after_close("the upstream closed the connection");
+                    st.fail(why);
                     return;
                 }
                 Ok(_) => {
@@ -1115,7 +1123,11 @@ impl Driver {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    self.shared.lock().fail(format!("read: {e}").into());
+                    {
+                        let mut st = self.shared.lock();
+                        let why = st.after_close(&format!("read: {e}"));
+                        st.fail(why);
+                    }
                     return;
                 }
             }

@@ -479,3 +479,31 @@ async fn windows_keep_opening_after_a_graceful_goaway() {
     assert_eq!((status, body.len()), (200, total));
     assert_eq!(trailers["grpc-status"], "0");
 }
+
+/// A GOAWAY with an error code also lets the calls at or below its last stream finish; the
+/// ones still open when the upstream then closes the connection get an error that names the
+/// GOAWAY.
+#[tokio::test(flavor = "current_thread")]
+async fn an_error_goaway_still_lets_the_calls_under_it_finish() {
+    let (c, mut peer) = pair(&[], CONFIG).await;
+    let a = spawn_call(&c, b"a");
+    let (id1, _, _) = peer.request().await;
+    let b_call = spawn_call(&c, b"b");
+    let (id3, _, _) = peer.request().await;
+    let mut b = BytesMut::new();
+    frame::put_goaway(&mut b, id3, Reason::INTERNAL_ERROR, b"shutting down");
+    peer.send(&b).await;
+    peer.answer(id1, b"A").await;
+    assert_eq!(&a.await.expect("task").expect("answered").1[..], b"A");
+    drop(peer);
+    match b_call.await.expect("task") {
+        Err(e @ Error::Connection(_)) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("INTERNAL_ERROR") && m.contains("shutting down, then"),
+                "{m}"
+            );
+        }
+        other => panic!("expected the connection to fail, got {other:?}"),
+    }
+}
