@@ -107,8 +107,7 @@ struct Stream {
     /// What the peer may still send (our window), and what was consumed but not yet given back.
     recv_window: i64,
     recv_unacked: u32,
-    head: Option<(u16, HeaderMap)>,
-    head_taken: bool,
+    head: AnswerHead,
     data: VecDeque<Bytes>,
     trailers: Option<HeaderMap>,
     /// The peer ended its side.
@@ -121,7 +120,20 @@ struct Stream {
     waker: Option<Waker>,
 }
 
+/// Where a stream's answer head is: not yet here, waiting for its caller, or taken by it.
+#[derive(Debug)]
+enum AnswerHead {
+    Awaited,
+    Arrived(u16, HeaderMap),
+    Taken,
+}
+
 impl Stream {
+    /// The answer's head came (whether or not the caller has it yet).
+    fn answered(&self) -> bool {
+        !matches!(self.head, AnswerHead::Awaited)
+    }
+
     fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
@@ -265,15 +277,15 @@ impl State {
         self.stream_closed(id);
     }
 
-    /// Ends the connection: every open call gets `e` (or `NotSent` for those the peer said it
-    /// never processed), and no new call starts.
+    /// Ends the connection: every call whose answer is not complete gets
+    /// `Error::Connection(why)` (unless it already has an error), and no new call starts.
     fn fail(&mut self, why: Arc<str>) {
         self.closed.get_or_insert_with(|| why.clone());
         self.failed = true;
         let ids: Vec<u32> = self.streams.keys().copied().collect();
         for id in ids {
             if let Some(s) = self.streams.get_mut(&id) {
-                if !s.end || s.error.is_some() {
+                if !s.end {
                     s.error
                         .get_or_insert_with(|| Error::Connection(why.clone()));
                 }
@@ -298,6 +310,41 @@ impl State {
     fn connection_error(&mut self, reason: Reason, why: &str) {
         frame::put_goaway(&mut self.out, 0, reason, why.as_bytes());
         self.fail(format!("{reason}: {why}").into());
+    }
+
+    /// Writes the output buffer as far as the socket takes it now. With `cx` (the driver) a
+    /// full socket registers the task for writability; without (a call's early write) the
+    /// driver writes the rest. An error fails the connection and drops what is left.
+    fn write_out(&mut self, io: &TcpStream, mut cx: Option<&mut Context<'_>>) {
+        while !self.out.is_empty() {
+            if let Some(cx) = cx.as_deref_mut() {
+                match io.poll_write_ready(cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        self.fail(format!("write: {e}").into());
+                        self.out.clear();
+                        return;
+                    }
+                }
+            }
+            match io.try_write(&self.out) {
+                Ok(0) => {
+                    self.fail("the upstream socket took no bytes".into());
+                    self.out.clear();
+                }
+                Ok(n) => self.out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if cx.is_none() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.fail(format!("write: {e}").into());
+                    self.out.clear();
+                }
+            }
+        }
     }
 
     /// Acts on one frame. `Err` is a connection error.
@@ -361,7 +408,7 @@ impl State {
                     payload[0], payload[1], payload[2], payload[3],
                 ]));
                 if let Some(s) = self.streams.get_mut(&head.stream) {
-                    if reason == Reason::NO_ERROR && s.head.is_some() {
+                    if reason == Reason::NO_ERROR && s.answered() {
                         // The answer is complete; the upstream does not want the rest of the
                         // request (RFC 9113 §8.1).
                         s.end = true;
@@ -595,7 +642,7 @@ impl State {
             }
             return Ok(());
         }
-        if s.head.is_none() && !s.head_taken {
+        if !s.answered() {
             self.release_conn(len);
             self.reset_stream(
                 id,
@@ -655,7 +702,7 @@ impl State {
             self.reset_stream(id, Reason::PROTOCOL_ERROR, Error::Malformed(why));
             return Ok(());
         }
-        if s.head.is_none() && !s.head_taken {
+        if !s.answered() {
             match d.status {
                 None => {
                     self.reset_stream(
@@ -676,7 +723,7 @@ impl State {
                     }
                     return Ok(());
                 }
-                Some(st) => s.head = Some((st, d.headers)),
+                Some(st) => s.head = AnswerHead::Arrived(st, d.headers),
             }
         } else {
             if !end_stream || d.status.is_some() {
@@ -709,28 +756,6 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Writes the output buffer without waiting (the driver finishes what the socket does not
-    /// take now). An error fails the connection.
-    fn write_now(st: &mut State) {
-        let Some(io) = st.io.clone() else {
-            return;
-        };
-        while !st.out.is_empty() {
-            match io.try_write(&st.out) {
-                Ok(0) => {
-                    st.fail("the upstream socket took no bytes".into());
-                    return;
-                }
-                Ok(n) => st.out.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    st.fail(format!("write: {e}").into());
-                    return;
-                }
-            }
-        }
     }
 }
 
@@ -864,8 +889,7 @@ impl Connection {
                     body,
                     recv_window: i64::from(st.config.stream_window),
                     recv_unacked: 0,
-                    head: None,
-                    head_taken: false,
+                    head: AnswerHead::Awaited,
                     data: VecDeque::new(),
                     trailers: None,
                     end: false,
@@ -877,8 +901,10 @@ impl Connection {
             );
             st.active += 1;
             st.send_body(id);
-            if st.out.len() >= EARLY {
-                Shared::write_now(st);
+            if st.out.len() >= EARLY
+                && let Some(io) = st.io.clone()
+            {
+                st.write_out(&io, None);
             }
             if !st.out.is_empty() {
                 st.wake_driver();
@@ -895,9 +921,11 @@ impl Connection {
             let Some(s) = st.streams.get_mut(&id) else {
                 return Poll::Ready(Err(Error::Connection("stream lost".into())));
             };
-            if let Some(h) = s.head.take() {
-                s.head_taken = true;
-                return Poll::Ready(Ok(h));
+            if let AnswerHead::Arrived(..) = s.head
+                && let AnswerHead::Arrived(status, headers) =
+                    std::mem::replace(&mut s.head, AnswerHead::Taken)
+            {
+                return Poll::Ready(Ok((status, headers)));
             }
             if let Some(e) = &s.error {
                 return Poll::Ready(Err(e.clone()));
@@ -1169,27 +1197,7 @@ impl Future for Driver {
             frame::put_goaway(&mut st.out, 0, Reason::NO_ERROR, b"");
             st.closed = Some("closed: no longer used".into());
         }
-        while !st.out.is_empty() {
-            match this.io.poll_write_ready(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Ok(())) => match this.io.try_write(&st.out) {
-                    Ok(0) => {
-                        st.fail("the upstream socket took no bytes".into());
-                        st.out.clear();
-                    }
-                    Ok(n) => st.out.advance(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => {
-                        st.fail(format!("write: {e}").into());
-                        st.out.clear();
-                    }
-                },
-                Poll::Ready(Err(e)) => {
-                    st.fail(format!("write: {e}").into());
-                    st.out.clear();
-                }
-            }
-        }
+        st.write_out(&this.io, Some(cx));
         if !st.waiting.is_empty() && st.out.len() < LIMIT && st.active < st.peer_max_streams {
             st.wake_waiting();
         }

@@ -507,3 +507,43 @@ async fn an_error_goaway_still_lets_the_calls_under_it_finish() {
         other => panic!("expected the connection to fail, got {other:?}"),
     }
 }
+
+/// An upstream that answers in full before the request body is all sent, then resets the
+/// stream with NO_ERROR (RFC 9113 §8.1), ends the call normally, also when the caller has
+/// already taken the answer's head: the rest of the body is not sent.
+#[tokio::test(flavor = "current_thread")]
+async fn an_early_answer_and_a_no_error_reset_end_the_call_normally() {
+    let (c, mut peer) = pair(&[(frame::SETTINGS_INITIAL_WINDOW_SIZE, 10)], CONFIG).await;
+    peer.until(frame::SETTINGS).await;
+    let task = spawn_call(&c, b"0123456789abcdefghijklmnopqrstuvwxyz");
+    let (id, _, _) = peer.request().await;
+    assert_eq!(peer.until(frame::DATA).await.payload.len(), 10);
+    let mut b = BytesMut::new();
+    let head = peer.block(&[(":status", "200")]);
+    frame::put_headers(&mut b, id, &head, false, 16_384);
+    peer.send(&b).await;
+    // Let the caller take the head before the rest comes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut b = BytesMut::new();
+    frame::put_data(&mut b, id, b"early", false);
+    let trailers = peer.block(&[("grpc-status", "0")]);
+    frame::put_headers(&mut b, id, &trailers, true, 16_384);
+    frame::put_rst_stream(&mut b, id, Reason::NO_ERROR);
+    frame::put_window_update(&mut b, id, 1000);
+    peer.send(&b).await;
+    let (status, body, trailers) = task.await.expect("task").expect("answered");
+    assert_eq!((status, &body[..]), (200, &b"early"[..]));
+    assert_eq!(trailers["grpc-status"], "0");
+    // The window opened, but the stream is closed: no more DATA. A PING shows the client
+    // read everything before it.
+    let mut b = BytesMut::new();
+    frame::put_ping(&mut b, false, *b"00000000");
+    peer.send(&b).await;
+    loop {
+        let f = peer.frame().await;
+        assert_ne!(f.head.kind, frame::DATA, "body sent after the reset");
+        if f.head.kind == frame::PING {
+            break;
+        }
+    }
+}
