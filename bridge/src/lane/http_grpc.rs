@@ -267,14 +267,7 @@ impl Lane {
         };
         let deadline = Instant::now() + timeout;
 
-        let uri = http::Uri::builder()
-            .scheme("http")
-            .authority(upstream.authority.clone())
-            .path_and_query(m.binding.path_and_query())
-            .build()
-            .map_err(|e| Status::new(Code::Internal, format!("upstream URI: {e}")))?;
-        let mut out = super::upstream::request(uri, fwd.headers);
-        let h = out.headers_mut();
+        let mut h = fwd.headers;
         // Values unique to one call would churn the HPACK dynamic table of the shared upstream
         // connection (an insert and an eviction per call, and a longer search for the next):
         // sent as never-indexed literals instead.
@@ -307,7 +300,12 @@ impl Lane {
         // entry each time (a visible share of the profile).
         let sleep = tokio::time::sleep_until(deadline);
         tokio::pin!(sleep);
-        let resp = match within(&mut sleep, upstream.connections.send(out, framed)).await {
+        let resp = match within(
+            &mut sleep,
+            upstream.connections.send(m.binding.grpc_path(), h, framed),
+        )
+        .await
+        {
             Err(_) => return Err(deadline_exceeded()),
             Ok(Err(e)) => {
                 let why = match &e {

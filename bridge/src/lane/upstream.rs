@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Response};
 use tokio::net::TcpStream;
 
 use super::h2c;
@@ -71,35 +71,27 @@ impl Connections {
         }
     }
 
-    /// Sends `req` (a POST; its URI gives the path, its headers go as they are, with
-    /// `content-length` set as hyper did) with `body` on the next connection and waits for the
-    /// response head.
+    /// POSTs `body` to `path` with `headers` (and `content-length`, as hyper set it) on the
+    /// next connection and waits for the response head.
     pub async fn send(
         &self,
-        mut req: Request<()>,
+        path: &str,
+        mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Answer>, CallError> {
-        req.headers_mut()
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let authority = req
-            .uri()
-            .authority()
-            .map_or(self.authority.as_str(), |a| a.as_str());
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let authority = self.authority.as_str();
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let slot = &self.slots[n];
         let conn = match live(slot) {
             Some(c) => c,
             None => self.conn(slot).await?,
         };
-        match conn
-            .send(authority, path, req.headers(), body.clone())
-            .await
-        {
+        match conn.send(authority, path, &headers, body.clone()).await {
             // The call never reached the upstream: once more on a fresh connection.
             Err(e) if e.not_sent() => {
                 let fresh = self.conn(slot).await?;
-                Ok(fresh.send(authority, path, req.headers(), body).await?)
+                Ok(fresh.send(authority, path, &headers, body).await?)
             }
             r => Ok(r?),
         }
@@ -170,19 +162,10 @@ fn live(slot: &Slot) -> Option<h2c::Connection> {
     }
 }
 
-/// An upstream call's request head for `uri` with `headers` (the body goes to
-/// [`Connections::send`]).
-pub fn request(uri: http::Uri, headers: HeaderMap) -> Request<()> {
-    let mut req = Request::new(());
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    req
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Request;
     use http_body_util::{BodyExt as _, Full};
     use hyper::body::Incoming;
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -238,16 +221,9 @@ mod tests {
         (addr, conns)
     }
 
-    fn head(addr: std::net::SocketAddr) -> Request<()> {
-        request(
-            format!("http://{addr}/x").parse().expect("uri"),
-            HeaderMap::new(),
-        )
-    }
-
-    async fn call(c: &Connections, addr: std::net::SocketAddr, body: String) -> String {
+    async fn call(c: &Connections, body: String) -> String {
         let r = c
-            .send(head(addr), Bytes::from(body))
+            .send("/x", HeaderMap::new(), Bytes::from(body))
             .await
             .expect("answered");
         let b = r.into_body().collect().await.expect("body").to_bytes();
@@ -272,7 +248,7 @@ mod tests {
                     .take(size(i))
                     .collect();
                 let want: String = body.chars().rev().collect();
-                let got = call(&c, addr, body).await;
+                let got = call(&c, body).await;
                 assert!(got == want, "call {i}: {} bytes back", got.len());
             }));
         }
@@ -317,7 +293,7 @@ mod tests {
         for i in 0..12 {
             let body = format!("ab{i}");
             let want: String = body.chars().rev().collect();
-            assert_eq!(call(&c, addr, body).await, want);
+            assert_eq!(call(&c, body).await, want);
             // Let the server's graceful close reach the client before the next call.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -332,7 +308,10 @@ mod tests {
             1,
             Duration::from_secs(5),
         );
-        match c.send(head(dead_addr), Bytes::from_static(b"x")).await {
+        match c
+            .send("/x", HeaderMap::new(), Bytes::from_static(b"x"))
+            .await
+        {
             Err(e @ CallError::Connect(_)) => {
                 assert!(e.to_string().contains("Connection refused"), "{e}")
             }

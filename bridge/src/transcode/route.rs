@@ -110,11 +110,6 @@ impl Binding {
     pub fn grpc_path(&self) -> &str {
         self.path.as_str()
     }
-
-    /// The gRPC request path as a URI part (a cheap clone).
-    pub fn path_and_query(&self) -> http::uri::PathAndQuery {
-        self.path.clone()
-    }
 }
 
 /// The gRPC path of a method, `/pkg.Service/Method`.
