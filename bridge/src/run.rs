@@ -180,6 +180,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         .start(
             &mut tasks,
             Duration::from_secs(limits.shutdown_grace),
+            Duration::from_secs(limits.header_read_timeout),
             &stop_rx,
         )
         .await?;

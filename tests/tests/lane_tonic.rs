@@ -260,17 +260,26 @@ async fn stream_deadline_and_in_flight_limit() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// HTTP/1.1 callers get 10 s to send the next request head (`lane::timer`, checked every
-/// 250 ms): a keep-alive connection left idle after an answer is closed by the bridge after
-/// 10 s, not before. (A connection that never sends a byte is not covered: hyper-util's
-/// HTTP/1-or-2 detection waits for the first bytes without a timeout.)
+/// HTTP/1.1 callers get `limits.header_read_timeout` (2 s here) to send the next request head
+/// (`lane::timer`, checked every 250 ms): a keep-alive connection left idle after an answer is
+/// closed by the bridge after 2 s, not before. A connection that never sends a byte is closed
+/// after the same time (`lane::serve`; hyper's HTTP/1-or-2 detection alone would wait for
+/// its first bytes for good).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http1_connections_close_after_the_header_timeout() -> anyhow::Result<()> {
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (echo, _, mut bridge) = setup("").await?;
+    let echo = rpc::echo::serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let dead = dead_port().await?;
+    let mut bridge = Bridge::start_limited(
+        &echo_lane(echo.addr, dead, ""),
+        "  header_read_timeout: 2\n",
+        "",
+    )
+    .await?;
     let http = bridge.http()?;
     let start = Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(http).await?;
     let mut used = tokio::net::TcpStream::connect(http).await?;
     let body = r#"{"message":"idle-check"}"#;
     let req = format!(
@@ -295,14 +304,21 @@ async fn idle_http1_connections_close_after_the_header_timeout() -> anyhow::Resu
         String::from_utf8_lossy(&answer)
     );
     let answered = Instant::now();
+    // Either an orderly close or a reset ends each wait; only the time matters.
     let mut rest = Vec::new();
-    // Either an orderly close or a reset ends the wait; only the time matters.
-    let _ = tokio::time::timeout(Duration::from_secs(20), used.read_to_end(&mut rest)).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), used.read_to_end(&mut rest)).await?;
     let t = answered.elapsed();
     ensure!(
-        t >= Duration::from_millis(9_500) && t < Duration::from_secs(14),
+        t >= Duration::from_millis(1_500) && t < Duration::from_secs(5),
         "idle connection closed {t:?} after its answer (answered {:?} after connecting)",
         answered - start
+    );
+    let mut nothing = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut nothing)).await?;
+    let t = start.elapsed();
+    ensure!(
+        nothing.is_empty() && t >= Duration::from_millis(1_900) && t < Duration::from_secs(5),
+        "silent connection closed {t:?} after connecting, with {nothing:?}"
     );
     bridge.stop().await?;
     echo.shutdown().await?;

@@ -402,10 +402,11 @@ pub async fn run(
     listener: TcpListener,
     max_concurrent_streams: u32,
     grace: Duration,
+    head_timeout: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
     let svc = stack(lane, exporter);
-    super::serve(listener, stop, grace, move |io, graceful| {
+    super::serve(listener, stop, grace, head_timeout, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper::server::conn::http2::Builder::new(super::executor());
         builder

@@ -673,19 +673,20 @@ pub async fn run(
     listener: TcpListener,
     max_concurrent_streams: u32,
     grace: Duration,
+    head_timeout: Duration,
     stop: watch::Receiver<bool>,
 ) -> Result<(), crate::Error> {
     let svc = stack(lane, exporter);
     // The header-read timeout is armed once per request: on the coarse timer, not Tokio's
     // (see `timer`).
     let header_timer = super::timer::Coarse::start();
-    super::serve(listener, stop, grace, move |io, graceful| {
+    super::serve(listener, stop, grace, head_timeout, move |io, graceful| {
         let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
         let mut builder = hyper_util::server::conn::auto::Builder::new(super::executor());
         builder
             .http1()
             .timer(header_timer.clone())
-            .header_read_timeout(Duration::from_secs(10));
+            .header_read_timeout(head_timeout);
         builder
             .http2()
             .timer(TokioTimer::new())

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -356,25 +356,42 @@ impl hyper::body::Body for Body {
     }
 }
 
-/// Accepts connections until `stop` flips, hands each to `conn`, then gives in-flight requests
-/// up to `grace` to finish.
+/// Accepts connections until `stop` flips, hands each to `conn` once it has sent its first
+/// bytes, then gives in-flight requests up to `grace` to finish. A connection that sends
+/// nothing within `first_bytes` is closed: hyper's header-read timeout only starts once the
+/// HTTP/1-or-2 detection has read those bytes, and an HTTP/2 server waits for the preface
+/// without one, so silent connections would otherwise stay open for good.
 pub(crate) async fn serve<F, C>(
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    first_bytes: Duration,
     conn: F,
 ) -> Result<(), crate::Error>
 where
-    F: Fn(TokioIo<tokio::net::TcpStream>, &GracefulShutdown) -> C,
+    F: Fn(TokioIo<tokio::net::TcpStream>, Watcher) -> C + Send + Sync + 'static,
     C: Future<Output = ()> + Send + 'static,
 {
+    let conn = std::sync::Arc::new(conn);
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(conn(TokioIo::new(stream), &graceful));
+                    let (conn, watcher) = (std::sync::Arc::clone(&conn), graceful.watcher());
+                    tokio::spawn(async move {
+                        // Ready also on end of stream or an error: hyper then reads and closes
+                        // as usual. A peek waits out tokio's spurious readiness of a new socket.
+                        let mut first = [0u8; 1];
+                        match tokio::time::timeout(first_bytes, stream.peek(&mut first)).await {
+                            Ok(_) => conn(TokioIo::new(stream), watcher).await,
+                            Err(_) => tracing::debug!(
+                                %peer,
+                                "closed a connection that sent nothing within {first_bytes:?}"
+                            ),
+                        }
+                    });
                 }
                 Err(e) => {
                     // Usually EMFILE: back off instead of spinning.
@@ -464,10 +481,14 @@ impl Lanes {
     }
 
     /// Binds and serves the configured lanes, adding their tasks; returns the bound addresses.
+    /// `head_timeout` (`limits.header_read_timeout`): how long a caller may take to send its
+    /// first bytes, and on HTTP/1.1 each request head (an idle keep-alive connection is closed
+    /// then).
     pub(crate) async fn start(
         self,
         tasks: &mut Vec<Task>,
         grace: Duration,
+        head_timeout: Duration,
         stop: &watch::Receiver<bool>,
     ) -> Result<(Option<std::net::SocketAddr>, Option<std::net::SocketAddr>), crate::Error> {
         let mut addrs = (None, None);
@@ -483,6 +504,7 @@ impl Lanes {
                     listener,
                     streams,
                     grace,
+                    head_timeout,
                     stop.clone(),
                 )),
             ));
@@ -499,6 +521,7 @@ impl Lanes {
                     listener,
                     streams,
                     grace,
+                    head_timeout,
                     stop.clone(),
                 )),
             ));
@@ -564,5 +587,67 @@ mod tests {
         })
         .expect_err("junk");
         assert!(e.to_string().contains(&junk.display().to_string()), "{e}");
+    }
+
+    /// `serve` hands a connection to the lane only once it sends something; one that stays
+    /// silent is closed after `first_bytes` without reaching the lane, and the accept loop
+    /// goes on serving others.
+    #[tokio::test]
+    async fn silent_connections_are_closed_after_the_first_bytes_timeout() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stop_rx) = watch::channel(false);
+        let served = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&served);
+        let first_bytes = Duration::from_millis(300);
+        let server = tokio::spawn(serve(
+            listener,
+            stop_rx,
+            Duration::from_secs(1),
+            first_bytes,
+            move |io: TokioIo<tokio::net::TcpStream>, _watcher| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut s = io.into_inner();
+                    // Read first: closing with unread bytes would reset the connection.
+                    let mut byte = [0u8; 1];
+                    let _ = s.read_exact(&mut byte).await;
+                    let _ = s.write_all(b"served").await;
+                }
+            },
+        ));
+        let limit = Duration::from_secs(5);
+        let started = tokio::time::Instant::now();
+        let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut talking = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        talking.write_all(b"x").await.expect("write");
+        let mut got = Vec::new();
+        tokio::time::timeout(limit, talking.read_to_end(&mut got))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        assert_eq!(got, b"served");
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(limit, silent.read_to_end(&mut rest))
+            .await
+            .expect("the silent connection is closed in time");
+        let waited = started.elapsed();
+        assert!(
+            matches!(n, Ok(0)) || n.is_err(),
+            "closed without an answer: {rest:?}"
+        );
+        assert!(
+            waited >= first_bytes && waited < first_bytes + Duration::from_secs(2),
+            "closed after {waited:?}"
+        );
+        assert_eq!(served.load(Ordering::SeqCst), 1, "only the talking one");
+        stop.send(true).expect("stop");
+        tokio::time::timeout(limit, server)
+            .await
+            .expect("stops")
+            .expect("joins")
+            .expect("serves");
     }
 }

@@ -51,9 +51,19 @@ impl Bridge {
 
     /// [`Bridge::start`] with more top-level config sections (`tracing:`…) after `lanes:`.
     pub async fn start_with(lanes_yaml: &str, more_yaml: &str) -> anyhow::Result<Self> {
+        Self::start_limited(lanes_yaml, "", more_yaml).await
+    }
+
+    /// [`Bridge::start_with`] with more `limits:` lines (indented by 2, each ending in `\n`).
+    pub async fn start_limited(
+        lanes_yaml: &str,
+        limits_yaml: &str,
+        more_yaml: &str,
+    ) -> anyhow::Result<Self> {
         let yaml = format!(
             "eureka:\n  listen: \"127.0.0.1:0\"\n  advertise_host: 127.0.0.1\n\
-             admin:\n  listen: \"127.0.0.1:0\"\nlimits:\n  shutdown_grace: 2\nlanes:\n{lanes_yaml}{more_yaml}"
+             admin:\n  listen: \"127.0.0.1:0\"\nlimits:\n  shutdown_grace: 2\n{limits_yaml}\
+             lanes:\n{lanes_yaml}{more_yaml}"
         );
         let config = bridge::config::Config::from_yaml_str(&yaml)
             .with_context(|| format!("lane test config:\n{yaml}"))?;
