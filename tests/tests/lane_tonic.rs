@@ -324,3 +324,85 @@ async fn idle_http1_connections_close_after_the_header_timeout() -> anyhow::Resu
     echo.shutdown().await?;
     Ok(())
 }
+
+/// A mesh service restarting under load (a rolling update): the tonic echo shuts down
+/// gracefully (GOAWAY; its in-flight calls finish) while 8 callers keep posting through the
+/// bridge, and a new one starts on the same port. Every answer is either the echo or, while
+/// nothing listens, 503 with UNAVAILABLE; none hangs; and each caller's calls succeed again
+/// once the new server is up, on a new upstream connection, without restarting the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_restart_under_load() -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let (echo, _, mut bridge) = setup("").await?;
+    let http = bridge.http()?;
+    let addr = echo.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let limit = Instant::now() + Duration::from_secs(20);
+    let mut callers = Vec::new();
+    for c in 0..8 {
+        let stop = Arc::clone(&stop);
+        callers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for i in 0..5_000 {
+                if stop.load(Ordering::SeqCst) || Instant::now() > limit {
+                    break;
+                }
+                let msg = format!("c{c}-{i}");
+                let r = post_echo(http, &json!({ "message": msg }).to_string(), &[]).await?;
+                seen.push((Instant::now(), msg, r));
+            }
+            anyhow::Ok(seen)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let down = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), echo.shutdown())
+        .await
+        .map_err(|_| anyhow::anyhow!("the echo's graceful shutdown did not finish in 10 s"))??;
+    let echo = rpc::echo::serve(addr).await?;
+    let up = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (mut before, mut after, mut refused) = (0, 0, 0);
+    for caller in callers {
+        let seen = caller.await??;
+        let (_, _, last) = seen.last().ok_or_else(|| anyhow::anyhow!("no call made"))?;
+        ensure!(
+            last.status == 200,
+            "last call after the restart: {}",
+            last.summary()
+        );
+        for (at, msg, r) in &seen {
+            match r.status {
+                200 => {
+                    ensure!(r.json()? == json!({ "message": msg }), "{}", r.summary());
+                    if *at < down {
+                        before += 1;
+                    } else if *at > up {
+                        after += 1;
+                    }
+                }
+                503 => {
+                    ensure!(r.json()?["code"] == 14, "{}", r.summary());
+                    ensure!(*at >= down, "refused before the shutdown: {}", r.summary());
+                    refused += 1;
+                }
+                _ => anyhow::bail!("neither the echo nor 503: {}", r.summary()),
+            }
+        }
+    }
+    ensure!(
+        before > 0 && after > 0,
+        "answered before the shutdown {before}, after the restart {after}"
+    );
+    println!(
+        "answered {before} before the shutdown and {after} after the restart; {refused} \
+         refused in the {:?} without a server",
+        up - down
+    );
+    bridge.stop().await?;
+    echo.shutdown().await?;
+    Ok(())
+}
