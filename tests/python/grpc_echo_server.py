@@ -3,7 +3,7 @@ tonic one (rpc/src/echo.rs): `status:N:text` fails with code N, `sleep:MS` waits
 answers with the request metadata as JSON, anything else is echoed (`repeat` times for Stream).
 
 Prints {"event": "listening", "port": N} once serving on 127.0.0.1; exits when stdin closes.
-Usage: grpc_echo_server.py --proto-dir DIR
+Usage: grpc_echo_server.py --proto-dir DIR [--port N]
 """
 
 import argparse
@@ -48,6 +48,7 @@ def code_of(n):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--proto-dir", required=True)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args()
     pb, pb_grpc = grpc_stubs.load("demo/echo.proto", [args.proto_dir])
 
@@ -73,7 +74,7 @@ def main():
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_EchoServicer_to_server(Echo(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     sys.stdout.write(json.dumps({"event": "listening", "port": port}) + "\n")
     sys.stdout.flush()

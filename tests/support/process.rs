@@ -157,6 +157,15 @@ impl Child {
         }
     }
 
+    /// Kills the child by its PID (SIGKILL, as a crashing process or an OOM kill ends) and waits
+    /// at most `within` for it to be gone.
+    pub async fn kill(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        self.child
+            .start_kill()
+            .with_context(|| format!("killing {} (pid {})", self.name, self.pid))?;
+        self.wait(within).await
+    }
+
     /// The last stdout and stderr lines, for failure messages.
     pub fn diagnostics(&self) -> String {
         let out: Vec<&str> = self
