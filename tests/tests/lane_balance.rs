@@ -3,7 +3,8 @@
 //! registry (`balance: least_requests`; calls one at a time, so its ties go in turn). One answers
 //! 503: idempotent calls are retried on the other, and after
 //! `eject_after` failures in a row the failing instance gets no more calls. The configured HTTP →
-//! gRPC table decides the code of the answer that is left.
+//! gRPC table decides the code of the answer that is left. And an instance that dies under load
+//! (connections dropped, port closed) costs its callers nothing: their calls go to the other.
 
 mod lane_common;
 
@@ -21,11 +22,31 @@ use rpc::echo::pb::echo_client::EchoClient;
 
 /// A legacy instance answering every request with `status`, counting its hits.
 async fn legacy(status: u16, hits: Arc<AtomicUsize>) -> anyhow::Result<SocketAddr> {
+    Ok(killable_legacy(status, hits).await?.0)
+}
+
+/// [`legacy`], and the switch that kills it: flipped, the instance stops listening and drops
+/// every connection, answered or not (its sockets close as a crashed process's do).
+async fn killable_legacy(
+    status: u16,
+    hits: Arc<AtomicUsize>,
+) -> anyhow::Result<(SocketAddr, tokio::sync::watch::Sender<bool>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let (kill, killed) = tokio::sync::watch::channel(false);
+    let mut dead = killed.clone();
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => break,
+                },
+                // A dropped switch (`legacy`) never kills: the branch is then disabled.
+                Ok(_) = dead.wait_for(|k| *k) => break,
+            };
             let hits = hits.clone();
+            let mut dead = killed.clone();
             tokio::spawn(async move {
                 let svc =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
@@ -49,13 +70,16 @@ async fn legacy(status: u16, hits: Arc<AtomicUsize>) -> anyhow::Result<SocketAdd
                                 .body(Full::new(Bytes::from(body)))
                         }
                     });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                tokio::select! {
+                    _ = conn => {}
+                    Ok(_) = dead.wait_for(|k| *k) => {}
+                }
             });
         }
     });
-    Ok(addr)
+    Ok((addr, kill))
 }
 
 fn instance(addr: SocketAddr) -> Instance {
@@ -135,6 +159,84 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
         err.message() == "HTTP 503 Service Unavailable: overloaded",
         "{err:?}"
     );
+    bridge.stop().await?;
+    Ok(())
+}
+
+/// A legacy instance that dies under load: 8 tonic callers keep calling (`GET`, idempotent,
+/// `retries: 1`) while one of two instances is killed. Calls it was answering and calls that
+/// find it gone are retried on the other, so every call succeeds and the other keeps
+/// answering. (Ejection itself: `failing_instances_are_retried_around_and_ejected`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_instance_dying_under_load_is_retried_around() -> anyhow::Result<()> {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+    let lanes = format!(
+        "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
+         \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
+         \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo, retries: 1}}\n\
+         \x20   eject_after: 2\n",
+        proto_dir().display()
+    );
+    let mut bridge = Bridge::start(&lanes).await?;
+    let (doomed_hits, other_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (doomed, kill) = killable_legacy(200, doomed_hits.clone()).await?;
+    let other = legacy(200, other_hits.clone()).await?;
+    let registry = bridge.registry().expect("running").clone();
+    registry.register(instance(doomed), false);
+    registry.register(instance(other), false);
+    let grpc = bridge.grpc.expect("grpc lane");
+    let stop = Arc::new(AtomicBool::new(false));
+    let limit = Instant::now() + Duration::from_secs(30);
+    let mut callers = Vec::new();
+    for c in 0..8 {
+        let stop = stop.clone();
+        callers.push(tokio::spawn(async move {
+            let mut client = tokio::time::timeout(
+                e2e::http::TIMEOUT,
+                EchoClient::connect(format!("http://{grpc}")),
+            )
+            .await??;
+            let mut calls = 0;
+            for i in 0..20_000 {
+                if stop.load(Ordering::SeqCst) || Instant::now() > limit {
+                    break;
+                }
+                let message = format!("c{c}-{i}");
+                let reply = tokio::time::timeout(
+                    e2e::http::TIMEOUT,
+                    client.say(SayRequest {
+                        message: message.clone(),
+                        repeat: 0,
+                    }),
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!("call {message} failed: {e:?}"))?;
+                ensure!(reply.into_inner().message == message, "call {message}");
+                calls += 1;
+            }
+            anyhow::Ok(calls)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at_kill = doomed_hits.load(Ordering::SeqCst);
+    kill.send(true)?;
+    let other_before = other_hits.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut calls = 0;
+    for caller in callers {
+        calls += caller.await??;
+    }
+    ensure!(
+        at_kill > 0,
+        "the doomed instance got no calls before its end"
+    );
+    ensure!(
+        other_hits.load(Ordering::SeqCst) > other_before,
+        "the other instance kept answering"
+    );
+    println!("{calls} calls, all answered; the doomed instance answered {at_kill} before its end");
     bridge.stop().await?;
     Ok(())
 }
