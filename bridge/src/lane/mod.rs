@@ -380,16 +380,25 @@ where
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let (conn, watcher) = (std::sync::Arc::clone(&conn), graceful.watcher());
+                    let mut stopping = stop.clone();
                     tokio::spawn(async move {
                         // Ready also on end of stream or an error: hyper then reads and closes
                         // as usual. A peek waits out tokio's spurious readiness of a new socket.
                         let mut first = [0u8; 1];
-                        match tokio::time::timeout(first_bytes, stream.peek(&mut first)).await {
-                            Ok(_) => conn(TokioIo::new(stream), watcher).await,
-                            Err(_) => tracing::debug!(
+                        let came = tokio::select! {
+                            r = tokio::time::timeout(first_bytes, stream.peek(&mut first)) => {
+                                Some(r.is_ok())
+                            }
+                            // Shutting down: a connection with no request yet is not waited for.
+                            Ok(_) = stopping.wait_for(|s| *s) => None,
+                        };
+                        match came {
+                            Some(true) => conn(TokioIo::new(stream), watcher).await,
+                            Some(false) => tracing::debug!(
                                 %peer,
                                 "closed a connection that sent nothing within {first_bytes:?}"
                             ),
+                            None => {}
                         }
                     });
                 }
@@ -587,6 +596,37 @@ mod tests {
         })
         .expect_err("junk");
         assert!(e.to_string().contains(&junk.display().to_string()), "{e}");
+    }
+
+    /// A connection that has sent nothing does not hold up a shutdown: `serve` returns at
+    /// once, not after the first-bytes timeout or the grace period (both 30 s here).
+    #[tokio::test]
+    async fn silent_connections_do_not_delay_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stop_rx) = watch::channel(false);
+        let long = Duration::from_secs(30);
+        let server = tokio::spawn(serve(
+            listener,
+            stop_rx,
+            long,
+            long,
+            |_io: TokioIo<tokio::net::TcpStream>, _watcher| async {},
+        ));
+        let _silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = tokio::time::Instant::now();
+        stop.send(true).expect("stop");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("stops without waiting for the silent connection")
+            .expect("joins")
+            .expect("serves");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     /// `serve` hands a connection to the lane only once it sends something; one that stays
