@@ -7,7 +7,10 @@ mod lane_common;
 use std::net::SocketAddr;
 
 use anyhow::ensure;
-use lane_common::{Bridge, dead_port, echo_lane, exercise_echo, post_echo, status_json};
+use lane_common::{
+    Bridge, dead_port, echo_lane, exercise_echo, post_echo, post_until_stopped, status_json,
+    tally_outage,
+};
 use serde_json::json;
 
 async fn setup(extra: &str) -> anyhow::Result<(rpc::echo::Running, u16, Bridge)> {
@@ -336,26 +339,9 @@ async fn upstream_restart_under_load() -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
     let (echo, _, mut bridge) = setup("").await?;
-    let http = bridge.http()?;
     let addr = echo.addr;
     let stop = Arc::new(AtomicBool::new(false));
-    let limit = Instant::now() + Duration::from_secs(20);
-    let mut callers = Vec::new();
-    for c in 0..8 {
-        let stop = Arc::clone(&stop);
-        callers.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            for i in 0..5_000 {
-                if stop.load(Ordering::SeqCst) || Instant::now() > limit {
-                    break;
-                }
-                let msg = format!("c{c}-{i}");
-                let r = post_echo(http, &json!({ "message": msg }).to_string(), &[]).await?;
-                seen.push((Instant::now(), msg, r));
-            }
-            anyhow::Ok(seen)
-        }));
-    }
+    let callers = post_until_stopped(bridge.http()?, 8, &stop);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let down = Instant::now();
     tokio::time::timeout(Duration::from_secs(10), echo.shutdown())
@@ -365,41 +351,14 @@ async fn upstream_restart_under_load() -> anyhow::Result<()> {
     let up = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::SeqCst);
-    let (mut before, mut after, mut refused) = (0, 0, 0);
-    for caller in callers {
-        let seen = caller.await??;
-        let (_, _, last) = seen.last().ok_or_else(|| anyhow::anyhow!("no call made"))?;
-        ensure!(
-            last.status == 200,
-            "last call after the restart: {}",
-            last.summary()
-        );
-        for (at, msg, r) in &seen {
-            match r.status {
-                200 => {
-                    ensure!(r.json()? == json!({ "message": msg }), "{}", r.summary());
-                    if *at < down {
-                        before += 1;
-                    } else if *at > up {
-                        after += 1;
-                    }
-                }
-                503 => {
-                    ensure!(r.json()?["code"] == 14, "{}", r.summary());
-                    ensure!(*at >= down, "refused before the shutdown: {}", r.summary());
-                    refused += 1;
-                }
-                _ => anyhow::bail!("neither the echo nor 503: {}", r.summary()),
-            }
-        }
-    }
-    ensure!(
-        before > 0 && after > 0,
-        "answered before the shutdown {before}, after the restart {after}"
-    );
+    let o = tally_outage(callers, down, up).await?;
+    ensure!(o.before > 0 && o.after > 0, "{o:?}");
     println!(
-        "answered {before} before the shutdown and {after} after the restart; {refused} \
-         refused in the {:?} without a server",
+        "answered {} before the shutdown and {} after the restart; {} refused in the {:?} \
+         without a server",
+        o.before,
+        o.after,
+        o.refused,
         up - down
     );
     bridge.stop().await?;

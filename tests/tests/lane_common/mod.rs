@@ -394,3 +394,105 @@ pub async fn exercise_echo(http: SocketAddr, sees_grpc_timeout: bool) -> anyhow:
     );
     Ok(())
 }
+
+/// One call of [`post_until_stopped`]: when it was sent and answered, its message, the answer.
+pub struct Posted {
+    pub sent: std::time::Instant,
+    pub done: std::time::Instant,
+    pub message: String,
+    pub response: e2e::http::Response,
+}
+
+/// `callers` tasks each posting `{"message": "cC-I"}` to the HTTP lane's `/v1/echo`, one call
+/// after another, until `stop` flips; bounded by 20,000 calls and 60 s per caller.
+pub fn post_until_stopped(
+    http: SocketAddr,
+    callers: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Posted>>>> {
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
+    let limit = Instant::now() + Duration::from_secs(60);
+    (0..callers)
+        .map(|c| {
+            let stop = std::sync::Arc::clone(stop);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for i in 0..20_000 {
+                    if stop.load(Ordering::SeqCst) || Instant::now() > limit {
+                        break;
+                    }
+                    let message = format!("c{c}-{i}");
+                    let body = serde_json::json!({ "message": message }).to_string();
+                    let sent = Instant::now();
+                    let response = post_echo(http, &body, &[]).await?;
+                    seen.push(Posted {
+                        sent,
+                        done: Instant::now(),
+                        message,
+                        response,
+                    });
+                }
+                anyhow::Ok(seen)
+            })
+        })
+        .collect()
+}
+
+/// What the calls of [`post_until_stopped`] got around an upstream outage from `down` to `up`.
+#[derive(Debug, Default)]
+pub struct Outage {
+    /// Echoed, answered before `down`.
+    pub before: usize,
+    /// Echoed, sent after `up`.
+    pub after: usize,
+    /// 503 UNAVAILABLE.
+    pub refused: usize,
+    /// The longest a refused call waited for its 503.
+    pub slowest_refusal: Duration,
+}
+
+/// Checks every call of `callers`: each answer is the echo of its message or, once `down` has
+/// passed, 503 with UNAVAILABLE (code 14); nothing else; and each caller's last call was echoed.
+pub async fn tally_outage(
+    callers: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Posted>>>>,
+    down: std::time::Instant,
+    up: std::time::Instant,
+) -> anyhow::Result<Outage> {
+    use anyhow::{bail, ensure};
+    let mut o = Outage::default();
+    for caller in callers {
+        let seen = caller.await??;
+        let last = seen.last().context("a caller made no call")?;
+        ensure!(
+            last.response.status == 200,
+            "last call after the restart: {}",
+            last.response.summary()
+        );
+        for p in &seen {
+            let r = &p.response;
+            match r.status {
+                200 => {
+                    ensure!(
+                        r.json()? == serde_json::json!({ "message": p.message }),
+                        "{}",
+                        r.summary()
+                    );
+                    if p.done < down {
+                        o.before += 1;
+                    } else if p.sent > up {
+                        o.after += 1;
+                    }
+                }
+                503 => {
+                    ensure!(r.json()?["code"] == 14, "{}", r.summary());
+                    ensure!(p.done >= down, "refused before the outage: {}", r.summary());
+                    o.slowest_refusal = o.slowest_refusal.max(p.done - p.sent);
+                    o.refused += 1;
+                }
+                _ => bail!("neither the echo nor 503: {}", r.summary()),
+            }
+        }
+    }
+    Ok(o)
+}
