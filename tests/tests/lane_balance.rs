@@ -97,15 +97,38 @@ fn instance(addr: SocketAddr) -> Instance {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()> {
-    let lanes = format!(
+/// One `Echo.Say` call through the lane (bounded), which must echo `message`.
+async fn say(
+    client: &mut EchoClient<tonic::transport::Channel>,
+    message: &str,
+) -> anyhow::Result<()> {
+    let request = SayRequest {
+        message: message.to_owned(),
+        repeat: 0,
+    };
+    let reply = tokio::time::timeout(e2e::http::TIMEOUT, client.say(request))
+        .await?
+        .map_err(|e| anyhow::anyhow!("call {message} failed: {e:?}"))?;
+    ensure!(reply.into_inner().message == message, "call {message}");
+    Ok(())
+}
+
+/// The gRPC lane of these tests: `Echo.Say` → `GET /v1/echo/{message}` on the registry's
+/// `legacy-echo` instances, one retry, ejection after 2 failures; `extra` lane lines after.
+fn grpc_lane(extra: &str) -> String {
+    format!(
         "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
          \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
          \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo, retries: 1}}\n\
-         \x20   eject_after: 2\n    balance: least_requests\n    http_to_grpc: {{503: RESOURCE_EXHAUSTED}}\n",
+         \x20   eject_after: 2\n{extra}",
         proto_dir().display()
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()> {
+    let lanes =
+        grpc_lane("    balance: least_requests\n    http_to_grpc: {503: RESOURCE_EXHAUSTED}\n");
     let mut bridge = Bridge::start(&lanes).await?;
     let (bad_hits, good_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let bad = legacy(503, bad_hits.clone()).await?;
@@ -120,16 +143,7 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
     )
     .await??;
     for n in 0..6 {
-        let message = format!("m{n}");
-        let reply = tokio::time::timeout(
-            e2e::http::TIMEOUT,
-            client.say(SayRequest {
-                message: message.clone(),
-                repeat: 0,
-            }),
-        )
-        .await??;
-        ensure!(reply.into_inner().message == message, "call {n}");
+        say(&mut client, &format!("m{n}")).await?;
     }
     let bad_hits = bad_hits.load(Ordering::SeqCst);
     ensure!(
@@ -171,14 +185,7 @@ async fn failing_instances_are_retried_around_and_ejected() -> anyhow::Result<()
 async fn a_legacy_instance_dying_under_load_is_retried_around() -> anyhow::Result<()> {
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
-    let lanes = format!(
-        "  grpc:\n    listen: \"127.0.0.1:0\"\n    descriptors:\n      protos: [demo/echo.proto]\n      includes: [\"{}\"]\n\
-         \x20   rules:\n      - {{selector: demo.echo.v1.Echo.Say, get: \"/v1/echo/{{message}}\"}}\n\
-         \x20   services:\n      - {{service: demo.echo.v1.Echo, app: legacy-echo, retries: 1}}\n\
-         \x20   eject_after: 2\n",
-        proto_dir().display()
-    );
-    let mut bridge = Bridge::start(&lanes).await?;
+    let mut bridge = Bridge::start(&grpc_lane("")).await?;
     let (doomed_hits, other_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (doomed, kill) = killable_legacy(200, doomed_hits.clone()).await?;
     let other = legacy(200, other_hits.clone()).await?;
@@ -202,17 +209,7 @@ async fn a_legacy_instance_dying_under_load_is_retried_around() -> anyhow::Resul
                 if stop.load(Ordering::SeqCst) || Instant::now() > limit {
                     break;
                 }
-                let message = format!("c{c}-{i}");
-                let reply = tokio::time::timeout(
-                    e2e::http::TIMEOUT,
-                    client.say(SayRequest {
-                        message: message.clone(),
-                        repeat: 0,
-                    }),
-                )
-                .await?
-                .map_err(|e| anyhow::anyhow!("call {message} failed: {e:?}"))?;
-                ensure!(reply.into_inner().message == message, "call {message}");
+                say(&mut client, &format!("c{c}-{i}")).await?;
                 calls += 1;
             }
             anyhow::Ok(calls)

@@ -164,6 +164,17 @@ fn spawn_call(
     tokio::spawn(async move { call(&c, body).await })
 }
 
+/// Asserts that a call failed with its connection, the error naming each of `words`.
+fn assert_connection_failed<T: std::fmt::Debug>(r: Result<T, Error>, words: &[&str]) {
+    match r {
+        Err(e @ Error::Connection(_)) => {
+            let m = e.to_string();
+            assert!(words.iter().all(|w| m.contains(w)), "{m}");
+        }
+        other => panic!("expected the connection to fail, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_unary_call_goes_out_as_grpc_and_its_answer_comes_back_with_trailers() {
     let (c, mut peer) = pair(&[], CONFIG).await;
@@ -372,10 +383,7 @@ async fn malformed_answers() {
     peer.send(&b).await;
     let g = peer.until(frame::GOAWAY).await;
     assert_eq!(&g.payload[4..8], &Reason::FRAME_SIZE_ERROR.0.to_be_bytes());
-    match b_call.await.expect("task") {
-        Err(e @ Error::Connection(_)) => assert!(e.to_string().contains("FRAME_SIZE_ERROR"), "{e}"),
-        other => panic!("expected the connection to fail, got {other:?}"),
-    }
+    assert_connection_failed(b_call.await.expect("task"), &["FRAME_SIZE_ERROR"]);
     assert!(c.is_closed());
 }
 
@@ -393,14 +401,10 @@ async fn an_unanswered_keep_alive_ping_fails_the_connection() {
     peer.request().await;
     let ping = peer.until(frame::PING).await;
     assert_eq!(ping.head.flags, 0);
-    match tokio::time::timeout(Duration::from_secs(5), a)
+    let r = tokio::time::timeout(Duration::from_secs(5), a)
         .await
-        .expect("within 5 s")
-        .expect("task")
-    {
-        Err(e @ Error::Connection(_)) => assert!(e.to_string().contains("keep-alive"), "{e}"),
-        other => panic!("expected the connection to fail, got {other:?}"),
-    }
+        .expect("within 5 s");
+    assert_connection_failed(r.expect("task"), &["keep-alive"]);
 }
 
 /// An upstream that is not HTTP/2 (an HTTP/1 server answering the preface) is named as such.
@@ -418,16 +422,10 @@ async fn an_upstream_that_is_not_http2_is_named() {
     io.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
         .await
         .expect("writes");
-    match a.await.expect("task") {
-        Err(e @ Error::Connection(_)) => {
-            let m = e.to_string();
-            assert!(
-                m.contains("does not speak HTTP/2") && m.contains("HTTP/1.1 400"),
-                "{m}"
-            );
-        }
-        other => panic!("expected the connection to fail, got {other:?}"),
-    }
+    assert_connection_failed(
+        a.await.expect("task"),
+        &["does not speak HTTP/2", "HTTP/1.1 400"],
+    );
 }
 
 /// After a graceful GOAWAY the calls under it still get window back: an answer several times
@@ -496,16 +494,10 @@ async fn an_error_goaway_still_lets_the_calls_under_it_finish() {
     peer.answer(id1, b"A").await;
     assert_eq!(&a.await.expect("task").expect("answered").1[..], b"A");
     drop(peer);
-    match b_call.await.expect("task") {
-        Err(e @ Error::Connection(_)) => {
-            let m = e.to_string();
-            assert!(
-                m.contains("INTERNAL_ERROR") && m.contains("shutting down, then"),
-                "{m}"
-            );
-        }
-        other => panic!("expected the connection to fail, got {other:?}"),
-    }
+    assert_connection_failed(
+        b_call.await.expect("task"),
+        &["INTERNAL_ERROR", "shutting down, then"],
+    );
 }
 
 /// An upstream that answers in full before the request body is all sent, then resets the
